@@ -1,0 +1,289 @@
+"""The signaling WebSocket: one consumer per browser tab.
+
+Kept thin: `rooms.protocol` validates, `rooms.services` decides, and this
+class moves messages. The forwarding path (offer/answer/candidate) touches
+neither the database nor Redis beyond the one send: the consumer keeps its
+room's peers (peer id -> channel) in memory, learned from `joined` and kept
+current by the room's `peer.joined` / `peer.left` events.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from rooms import events, services
+from rooms import protocol as p
+from rooms.models import Participant
+from rooms.selectors import peer_to_dict, room_get, room_get_by_number, user_to_dict
+
+logger = logging.getLogger(__name__)
+
+# Consecutive invalid frames tolerated before the socket is closed (4400).
+MAX_INVALID_FRAMES = 20
+
+
+class SignalingConsumer(AsyncWebsocketConsumer):
+    room_id: int | None = None
+    group: str | None = None
+    peer_id: str | None = None
+    peers: dict[str, str]
+    moderator: bool = False
+    invalid_frames: int = 0
+
+    # --- Connection lifecycle ----------------------------------------------------
+
+    async def connect(self) -> None:
+        self.peers = {}
+        self.user = self.scope.get("user")
+        self.max_bytes = settings.SIGNALING_MAX_MESSAGE_BYTES
+        await self.accept()
+        if self.user is None or not self.user.is_authenticated:
+            # Accept first: a close before accept loses its code in the HTTP 403.
+            await self.close(code=p.CLOSE_UNAUTHENTICATED)
+            return
+        self.user_dict = user_to_dict(self.user)
+
+    async def disconnect(self, code: int) -> None:
+        await self.leave_room(reason=Participant.LeftReason.DISCONNECTED)
+
+    # --- Incoming frames ---------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not hasattr(self, "user_dict"):
+            return  # anonymous socket that is being closed
+        try:
+            if text_data is None:
+                raise p.bad("frames must be text (JSON), not binary")
+            # Characters never outnumber bytes; only long frames need encoding.
+            if len(text_data) > self.max_bytes or (
+                len(text_data) * 4 > self.max_bytes
+                and len(text_data.encode("utf-8", "surrogatepass")) > self.max_bytes
+            ):
+                raise p.ClientError(p.TOO_LARGE, f"a message may be at most {self.max_bytes} bytes")
+            msg, msg_id = p.parse(text_data)
+            handler = self.handlers[msg["type"]]
+            if msg["type"] in p.IN_ROOM_TYPES and self.room_id is None:
+                raise p.ClientError(p.NOT_IN_ROOM, "join a room first")
+            await handler(self, msg, msg_id)
+        except p.ClientError as err:
+            await self.reply_error(err)
+            return
+        except Exception:
+            # A fault of ours (database down, a bug): the client is told to retry
+            # and the socket stays usable; the traceback goes to the log.
+            logger.exception("signaling: failed to handle a message from user %s", self.user.pk)
+            await self.send_json(p.error(p.SERVER_BUSY, "the server could not do that; try again"))
+            return
+        self.invalid_frames = 0
+
+    async def reply_error(self, err: p.ClientError) -> None:
+        await self.send(text_data=p.encode(p.error(err.code, err.message, err.msg_id)))
+        if err.code in (p.BAD_MESSAGE, p.TOO_LARGE):
+            self.invalid_frames += 1
+            if self.invalid_frames >= MAX_INVALID_FRAMES:
+                await self.close(code=p.CLOSE_BAD_INPUT)
+
+    async def send_json(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=p.encode(message))
+
+    # --- Client message handlers ------------------------------------------------------
+
+    async def on_forward(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        channel = self.peers.get(msg["to"])
+        if channel is None:
+            raise p.ClientError(p.UNKNOWN_PEER, "no such peer in this room", msg_id=msg_id)
+        text = p.encode(p.forwarded(msg, self.peer_id))
+        await self.channel_layer.send(channel, events.signal(room_id=self.room_id, text=text))
+
+    async def on_create(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        self.ensure_not_in_room(msg_id)
+        room = await database_sync_to_async(services.room_create)(
+            owner=self.user, name=msg["name"], capacity=msg["capacity"], pin=msg["pin"]
+        )
+        await self.enter_room(number=room.number, pin=msg["pin"], msg_id=msg_id, created=True)
+
+    async def on_join(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        self.ensure_not_in_room(msg_id)
+        await self.enter_room(number=msg["room"], pin=msg["pin"], msg_id=msg_id, created=False)
+
+    async def on_media(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        participant = await database_sync_to_async(services.participant_set_media)(
+            peer_id=self.peer_id, audio=msg["audio"], video=msg["video"], screen=msg["screen"]
+        )
+        if participant is not None:
+            peer = peer_to_dict(participant)
+            await self.channel_layer.group_send(
+                self.group, events.peer_updated(room_id=self.room_id, peer=peer)
+            )
+
+    async def on_chat(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        saved = await database_sync_to_async(services.chat_message_create)(
+            room_id=self.room_id, user=self.user, peer_id=self.peer_id, text=msg["text"]
+        )
+        line = p.chat(
+            sender=self.peer_id,
+            user=self.user_dict,
+            text=saved.text,
+            ts=saved.created_at.isoformat().replace("+00:00", "Z"),
+        )
+        await self.channel_layer.group_send(
+            self.group, events.broadcast(room_id=self.room_id, message=line)
+        )
+
+    async def on_leave(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        await self.leave_room(reason=Participant.LeftReason.LEFT)
+
+    async def on_kick(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        if msg["peer"] not in self.peers:
+            raise p.ClientError(p.UNKNOWN_PEER, "no such peer in this room", msg_id=msg_id)
+        await database_sync_to_async(services.participant_kick)(
+            room_id=self.room_id, actor=self.user, peer_id=msg["peer"]
+        )
+
+    async def on_lock(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        await self.moderate(msg_id, services.room_set_locked, locked=msg["type"] == p.LOCK)
+
+    async def on_close(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        await self.moderate(msg_id, services.room_close, reason="owner")
+
+    async def on_ping(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        await self.send_json(p.pong(msg_id))
+
+    handlers = {
+        p.CREATE: on_create,
+        p.JOIN: on_join,
+        p.OFFER: on_forward,
+        p.ANSWER: on_forward,
+        p.CANDIDATE: on_forward,
+        p.MEDIA: on_media,
+        p.CHAT: on_chat,
+        p.LEAVE: on_leave,
+        p.KICK: on_kick,
+        p.LOCK: on_lock,
+        p.UNLOCK: on_lock,
+        p.CLOSE: on_close,
+        p.PING: on_ping,
+    }
+
+    # --- Room membership --------------------------------------------------------------
+
+    def ensure_not_in_room(self, msg_id: str | None) -> None:
+        if self.room_id is not None:
+            raise p.ClientError(
+                p.ALREADY_IN_ROOM, "leave this room before joining another", msg_id=msg_id
+            )
+
+    async def enter_room(self, *, number: str, pin: str | None, msg_id: str | None, created: bool):
+        room = await database_sync_to_async(room_get_by_number)(number=number)
+        if room is None:
+            raise p.ClientError(
+                p.ROOM_NOT_FOUND, "There is no room with that number.", msg_id=msg_id
+            )
+        # Subscribe before joining so no peer.joined committed after ours is missed;
+        # duplicates of peers already listed are dropped in peer_joined().
+        await self.channel_layer.group_add(room.group_name, self.channel_name)
+        try:
+            result = await database_sync_to_async(services.room_join)(
+                number=number, user=self.user, channel_name=self.channel_name, pin=pin
+            )
+        except p.ClientError as err:
+            await self.channel_layer.group_discard(room.group_name, self.channel_name)
+            err.msg_id = msg_id
+            raise
+        except BaseException:
+            await self.channel_layer.group_discard(room.group_name, self.channel_name)
+            raise
+        self.room_id = result.room.pk
+        self.group = result.room.group_name
+        self.peer_id = result.participant.peer_id
+        self.moderator = result.is_moderator
+        self.peers = {peer["peerId"]: channel for peer, channel in result.peers}
+        await self.send_json(
+            p.joined(
+                room=result.room_dict,
+                peer_id=self.peer_id,
+                peers=[peer for peer, _ in result.peers],
+                created=created,
+                resume_token=result.resume_token,
+                re=msg_id,
+            )
+        )
+        await self.channel_layer.group_send(
+            self.group,
+            events.peer_joined(
+                room_id=self.room_id, peer=result.peer_dict, channel=self.channel_name
+            ),
+        )
+
+    async def leave_room(self, *, reason: str, announce: bool = True) -> None:
+        """Leave the current room, if any; `announce` False when the server already did."""
+        if self.room_id is None:
+            return
+        room_id, group, peer_id = self.room_id, self.group, self.peer_id
+        self.room_id = self.group = self.peer_id = None
+        self.peers = {}
+        self.moderator = False
+        await self.channel_layer.group_discard(group, self.channel_name)
+        if announce:
+            still_there = await database_sync_to_async(services.participant_leave)(
+                peer_id=peer_id, reason=reason
+            )
+            if still_there:
+                await self.channel_layer.group_send(
+                    group, events.peer_left(room_id=room_id, peer_id=peer_id, reason=reason)
+                )
+
+    async def moderate(self, msg_id: str | None, action: Any, **kwargs: Any) -> None:
+        if not self.moderator:
+            raise p.ClientError(p.FORBIDDEN, "only the room's owner can do that", msg_id=msg_id)
+        room = await database_sync_to_async(room_get)(room_id=self.room_id)
+        await database_sync_to_async(action)(room=room, **kwargs)
+
+    # --- Channel-layer events (types in rooms.events) ------------------------------------
+
+    def current(self, event: dict[str, Any]) -> bool:
+        return event["room"] == self.room_id and self.room_id is not None
+
+    async def signal_forward(self, event: dict[str, Any]) -> None:
+        if self.current(event):
+            await self.send(text_data=event["text"])
+
+    async def room_broadcast(self, event: dict[str, Any]) -> None:
+        if self.current(event):
+            await self.send(text_data=event["text"])
+
+    async def room_updated(self, event: dict[str, Any]) -> None:
+        if self.current(event):
+            await self.send(text_data=event["text"])
+
+    async def peer_joined(self, event: dict[str, Any]) -> None:
+        peer_id = event["peer_id"]
+        if not self.current(event) or peer_id == self.peer_id or peer_id in self.peers:
+            return
+        self.peers[peer_id] = event["channel"]
+        await self.send(text_data=event["text"])
+
+    async def peer_left(self, event: dict[str, Any]) -> None:
+        if self.current(event) and self.peers.pop(event["peer_id"], None) is not None:
+            await self.send(text_data=event["text"])
+
+    async def peer_updated(self, event: dict[str, Any]) -> None:
+        if self.current(event) and event["peer_id"] in self.peers:
+            await self.send(text_data=event["text"])
+
+    async def peer_kicked(self, event: dict[str, Any]) -> None:
+        if self.current(event):
+            await self.send(text_data=event["text"])
+            await self.leave_room(reason=Participant.LeftReason.KICKED, announce=False)
+            await self.close(code=p.CLOSE_KICKED)
+
+    async def room_closed(self, event: dict[str, Any]) -> None:
+        if self.current(event):
+            await self.send(text_data=event["text"])
+            await self.leave_room(reason=Participant.LeftReason.CLOSED, announce=False)
+            await self.close(code=p.CLOSE_ROOM_CLOSED)

@@ -1,0 +1,157 @@
+"""A room's whole life: the room itself, who was in it, and what was said."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+CAPACITY_MIN = 2
+CAPACITY_MAX = 12
+CAPACITY_DEFAULT = 6
+
+
+class RoomQuerySet(models.QuerySet):
+    def open(self) -> RoomQuerySet:
+        return self.filter(closed_at__isnull=True)
+
+
+class Room(models.Model):
+    number = models.CharField(_("number"), max_length=9, db_index=True)
+    name = models.CharField(_("name"), max_length=100)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.CASCADE,
+        related_name="owned_rooms",
+    )
+    capacity = models.PositiveSmallIntegerField(
+        _("capacity"),
+        default=CAPACITY_DEFAULT,
+        validators=[MinValueValidator(CAPACITY_MIN), MaxValueValidator(CAPACITY_MAX)],
+    )
+    pin_hash = models.CharField(_("PIN (hashed)"), max_length=128, blank=True)
+    locked = models.BooleanField(_("locked"), default=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    objects = RoomQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("room")
+        verbose_name_plural = _("rooms")
+        ordering = ["-created_at"]
+        constraints = [
+            # Numbers are reused only once a room is closed.
+            models.UniqueConstraint(
+                fields=["number"],
+                condition=Q(closed_at__isnull=True),
+                name="room_number_unique_while_open",
+            ),
+            models.CheckConstraint(
+                condition=Q(capacity__gte=CAPACITY_MIN) & Q(capacity__lte=CAPACITY_MAX),
+                name="room_capacity_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(number__regex=r"^[1-9][0-9]{8}$"), name="room_number_format"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_number} {self.name}"
+
+    @property
+    def display_number(self) -> str:
+        return f"{self.number[:3]} {self.number[3:6]} {self.number[6:]}"
+
+    @property
+    def group_name(self) -> str:
+        # The primary key, not the number: a closed room's number may be reused.
+        return f"room-{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    @property
+    def has_pin(self) -> bool:
+        return bool(self.pin_hash)
+
+    def set_pin(self, pin: str | None) -> None:
+        self.pin_hash = make_password(pin) if pin else ""
+
+    def check_pin(self, pin: str | None) -> bool:
+        if not self.pin_hash:
+            return True
+        return bool(pin) and check_password(pin, self.pin_hash)
+
+
+class Participant(models.Model):
+    """One peer's stay in a room: the call history, and who is in it now."""
+
+    class LeftReason(models.TextChoices):
+        LEFT = "left", _("left")
+        DISCONNECTED = "disconnected", _("disconnected")
+        KICKED = "kicked", _("kicked")
+        TIMEOUT = "timeout", _("timed out")
+        CLOSED = "closed", _("room closed")
+
+    room = models.ForeignKey(
+        Room, verbose_name=_("room"), on_delete=models.CASCADE, related_name="participants"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="participations",
+    )
+    peer_id = models.CharField(_("peer id"), max_length=32, unique=True)
+    # The Channels channel of the socket: how other workers reach this peer.
+    channel_name = models.CharField(_("channel"), max_length=200)
+    audio = models.BooleanField(_("audio"), default=True)
+    video = models.BooleanField(_("video"), default=True)
+    screen = models.BooleanField(_("screen"), default=False)
+    joined_at = models.DateTimeField(_("joined"), auto_now_add=True)
+    left_at = models.DateTimeField(_("left"), null=True, blank=True)
+    left_reason = models.CharField(
+        _("reason for leaving"), max_length=16, choices=LeftReason.choices, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("participant")
+        verbose_name_plural = _("participants")
+        ordering = ["joined_at", "pk"]
+        indexes = [models.Index(fields=["room", "left_at"], name="participant_room_active")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room.number}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.left_at is None
+
+
+class ChatMessage(models.Model):
+    room = models.ForeignKey(
+        Room, verbose_name=_("room"), on_delete=models.CASCADE, related_name="chat_messages"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="chat_messages",
+    )
+    peer_id = models.CharField(_("peer id"), max_length=32)
+    text = models.TextField(_("text"), max_length=2000)
+    created_at = models.DateTimeField(_("sent"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("chat message")
+        verbose_name_plural = _("chat messages")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.text[:40]}"

@@ -1,0 +1,386 @@
+"""The signaling protocol, version 1: every message type, its schema and its validation.
+
+This module is the one place that knows what a client may send and what the
+server sends back (docs/protocol.md is its prose). Validators return fresh
+dicts holding only the fields the protocol defines, so nothing a client adds
+is ever passed on, and raise `ClientError` for anything else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from rooms.models import CAPACITY_MAX, CAPACITY_MIN
+
+PROTOCOL_VERSION = 1
+
+# --- Client -> server types ---------------------------------------------------
+CREATE = "create"
+JOIN = "join"
+OFFER = "offer"
+ANSWER = "answer"
+CANDIDATE = "candidate"
+MEDIA = "media"
+CHAT = "chat"
+LEAVE = "leave"
+KICK = "kick"
+LOCK = "lock"
+UNLOCK = "unlock"
+PING = "ping"
+# Extension (docs/protocol.md): the owner ends the meeting for everyone.
+CLOSE = "close"
+
+# --- Server -> client types ---------------------------------------------------
+JOINED = "joined"
+PEER_JOINED = "peer-joined"
+PEER_LEFT = "peer-left"
+PEER_UPDATED = "peer-updated"
+ROOM_UPDATED = "room-updated"
+ROOM_CLOSED = "room-closed"
+KICKED = "kicked"
+ERROR = "error"
+PONG = "pong"
+
+# --- Error codes ----------------------------------------------------------------
+BAD_MESSAGE = "bad-message"
+TOO_LARGE = "too-large"
+RATE_LIMITED = "rate-limited"
+ROOM_NOT_FOUND = "room-not-found"
+ROOM_CLOSED_CODE = "room-closed"
+ROOM_FULL = "room-full"
+ROOM_LOCKED = "room-locked"
+BAD_PIN = "bad-pin"
+NOT_IN_ROOM = "not-in-room"
+ALREADY_IN_ROOM = "already-in-room"
+UNKNOWN_PEER = "unknown-peer"
+FORBIDDEN = "forbidden"
+SERVER_BUSY = "server-busy"
+
+ERROR_CODES = frozenset(
+    {
+        BAD_MESSAGE,
+        TOO_LARGE,
+        RATE_LIMITED,
+        ROOM_NOT_FOUND,
+        ROOM_CLOSED_CODE,
+        ROOM_FULL,
+        ROOM_LOCKED,
+        BAD_PIN,
+        NOT_IN_ROOM,
+        ALREADY_IN_ROOM,
+        UNKNOWN_PEER,
+        FORBIDDEN,
+        SERVER_BUSY,
+    }
+)
+
+# --- WebSocket close codes ------------------------------------------------------
+CLOSE_ROOM_CLOSED = 4000
+CLOSE_KICKED = 4003
+CLOSE_BAD_INPUT = 4400
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN_ORIGIN = 4403
+CLOSE_RATE_LIMITED = 4429
+
+# --- Peer departure reasons -----------------------------------------------------
+LEFT_REASONS = ("left", "disconnected", "kicked", "timeout")
+
+# --- Limits -------------------------------------------------------------------------
+ID_MAX = 64
+PEER_ID_MAX = 32
+NAME_MAX = 100
+CHAT_MAX = 2000
+PIN_RE = re.compile(r"[0-9]{4,12}")
+ROOM_NUMBER_RE = re.compile(r"[1-9][0-9]{8}")
+# People type numbers the way they read them: "482 913 075", "482-913-075".
+ROOM_NUMBER_SEPARATORS = re.compile(r"[\s-]+")
+RESUME_TOKEN_MAX = 512
+
+
+class ClientError(Exception):
+    """A request the server refuses; becomes an `error` message (or an HTTP 4xx)."""
+
+    def __init__(self, code: str, message: str, *, msg_id: str | None = None) -> None:
+        if code not in ERROR_CODES:
+            raise ValueError(f"unknown error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        # The request's `id`, echoed as `re` on the error.
+        self.msg_id = msg_id
+
+
+def bad(message: str) -> ClientError:
+    return ClientError(BAD_MESSAGE, message)
+
+
+# --- Field checks -------------------------------------------------------------------
+
+
+def _str(msg: dict[str, Any], key: str, *, max_len: int, required: bool = True) -> str | None:
+    value = msg.get(key)
+    if value is None:
+        if required:
+            raise bad(f"'{key}' is required")
+        return None
+    if type(value) is not str:
+        raise bad(f"'{key}' must be a string")
+    if len(value) > max_len:
+        raise bad(f"'{key}' is longer than {max_len} characters")
+    return value
+
+
+def _bool(msg: dict[str, Any], key: str) -> bool | None:
+    value = msg.get(key)
+    if value is None:
+        return None
+    if type(value) is not bool:
+        raise bad(f"'{key}' must be true or false")
+    return value
+
+
+def normalize_room_number(raw: str) -> str:
+    """Return the 9 digits of a room number as people type it, or raise."""
+    number = ROOM_NUMBER_SEPARATORS.sub("", raw)
+    if not number.isdigit() or not number.isascii():
+        raise bad("'room' must be a room number (9 digits)")
+    if not ROOM_NUMBER_RE.fullmatch(number):
+        # Well-formed but impossible: no room can have it.
+        raise ClientError(ROOM_NOT_FOUND, "There is no room with that number.")
+    return number
+
+
+def check_name(value: Any) -> str | None:
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise bad("'name' must be a string")
+    name = value.strip()
+    if len(name) > NAME_MAX:
+        raise bad(f"'name' is longer than {NAME_MAX} characters")
+    return name or None
+
+
+def check_capacity(value: Any) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise bad("'capacity' must be an integer")
+    if not CAPACITY_MIN <= value <= CAPACITY_MAX:
+        raise bad(f"'capacity' must be between {CAPACITY_MIN} and {CAPACITY_MAX}")
+    return value
+
+
+def check_pin(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if type(value) is not str or not PIN_RE.fullmatch(value):
+        raise bad("'pin' must be 4 to 12 digits")
+    return value
+
+
+# --- Validators, one per client type --------------------------------------------------
+
+
+def _create(msg: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": CREATE,
+        "name": check_name(msg.get("name")),
+        "capacity": check_capacity(msg.get("capacity")),
+        "pin": check_pin(msg.get("pin")),
+    }
+
+
+def _join(msg: dict[str, Any]) -> dict[str, Any]:
+    room = _str(msg, "room", max_len=32)
+    pin = msg.get("pin")
+    if pin is not None and (type(pin) is not str or len(pin) > 64):
+        raise bad("'pin' must be a string")
+    return {
+        "type": JOIN,
+        "room": normalize_room_number(room),
+        "pin": pin or None,
+        "resume": _str(msg, "resume", max_len=RESUME_TOKEN_MAX, required=False),
+    }
+
+
+def _sdp(msg: dict[str, Any]) -> dict[str, Any]:
+    sdp = msg.get("sdp")
+    if type(sdp) is not str:
+        raise bad("'sdp' must be a string")
+    return {"type": msg["type"], "to": _str(msg, "to", max_len=PEER_ID_MAX), "sdp": sdp}
+
+
+_CANDIDATE_FIELDS: dict[str, tuple[type, ...]] = {
+    "candidate": (str,),
+    "sdpMid": (str, type(None)),
+    "sdpMLineIndex": (int, type(None)),
+    "usernameFragment": (str, type(None)),
+}
+
+
+def _candidate(msg: dict[str, Any]) -> dict[str, Any]:
+    to = _str(msg, "to", max_len=PEER_ID_MAX)
+    if "candidate" not in msg:
+        raise bad("'candidate' is required (null for end-of-candidates)")
+    candidate = msg["candidate"]
+    if candidate is not None:
+        if type(candidate) is not dict:
+            raise bad("'candidate' must be an RTCIceCandidateInit object or null")
+        if type(candidate.get("candidate")) is not str:
+            raise bad("'candidate.candidate' must be a string")
+        out = {}
+        for key, types in _CANDIDATE_FIELDS.items():
+            if key in candidate:
+                value = candidate[key]
+                if type(value) not in types:
+                    raise bad(f"'candidate.{key}' has the wrong type")
+                out[key] = value
+        candidate = out
+    return {"type": CANDIDATE, "to": to, "candidate": candidate}
+
+
+def _media(msg: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": MEDIA,
+        "audio": _bool(msg, "audio"),
+        "video": _bool(msg, "video"),
+        "screen": _bool(msg, "screen"),
+    }
+
+
+def _chat(msg: dict[str, Any]) -> dict[str, Any]:
+    text = _str(msg, "text", max_len=CHAT_MAX)
+    if not text.strip():
+        raise bad("'text' must not be empty")
+    return {"type": CHAT, "text": text}
+
+
+def _kick(msg: dict[str, Any]) -> dict[str, Any]:
+    return {"type": KICK, "peer": _str(msg, "peer", max_len=PEER_ID_MAX)}
+
+
+def _bare(msg: dict[str, Any]) -> dict[str, Any]:
+    return {"type": msg["type"]}
+
+
+VALIDATORS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    CREATE: _create,
+    JOIN: _join,
+    OFFER: _sdp,
+    ANSWER: _sdp,
+    CANDIDATE: _candidate,
+    MEDIA: _media,
+    CHAT: _chat,
+    LEAVE: _bare,
+    KICK: _kick,
+    LOCK: _bare,
+    UNLOCK: _bare,
+    PING: _bare,
+    CLOSE: _bare,
+}
+
+# Types that need the connection to be in a room.
+IN_ROOM_TYPES = frozenset({OFFER, ANSWER, CANDIDATE, MEDIA, CHAT, LEAVE, KICK, LOCK, UNLOCK, CLOSE})
+
+
+def parse(text: str) -> tuple[dict[str, Any], str | None]:
+    """Decode one text frame into a validated message and its `id`.
+
+    The `id` is returned even when validation fails, so the error can echo it.
+    """
+    try:
+        msg = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise bad("not valid JSON") from None
+    if type(msg) is not dict:
+        raise bad("a message must be a JSON object")
+    msg_id = msg.get("id")
+    if msg_id is not None and (type(msg_id) is not str or len(msg_id) > ID_MAX):
+        raise bad(f"'id' must be a string of at most {ID_MAX} characters")
+    kind = msg.get("type")
+    validator = VALIDATORS.get(kind) if type(kind) is str else None
+    if validator is None:
+        raise ClientError(BAD_MESSAGE, "unknown or missing 'type'", msg_id=msg_id)
+    try:
+        return validator(msg), msg_id
+    except ClientError as err:
+        err.msg_id = msg_id
+        raise
+
+
+# --- Server messages ------------------------------------------------------------------
+
+
+def encode(message: dict[str, Any]) -> str:
+    return orjson.dumps(message).decode()
+
+
+def error(code: str, message: str, re: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": ERROR, "code": code, "message": message}
+    if re is not None:
+        out["re"] = re
+    return out
+
+
+def pong(re: str | None = None) -> dict[str, Any]:
+    return {"type": PONG, "re": re} if re is not None else {"type": PONG}
+
+
+def joined(
+    *,
+    room: dict[str, Any],
+    peer_id: str,
+    peers: list[dict[str, Any]],
+    created: bool,
+    resume_token: str,
+    re: str | None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": JOINED,
+        "room": room,
+        "peerId": peer_id,
+        "peers": peers,
+        "created": created,
+        "resumeToken": resume_token,
+    }
+    if re is not None:
+        out["re"] = re
+    return out
+
+
+def peer_joined(peer: dict[str, Any]) -> dict[str, Any]:
+    return {"type": PEER_JOINED, "peer": peer}
+
+
+def peer_left(peer_id: str, reason: str) -> dict[str, Any]:
+    return {"type": PEER_LEFT, "peerId": peer_id, "reason": reason}
+
+
+def peer_updated(peer: dict[str, Any]) -> dict[str, Any]:
+    return {"type": PEER_UPDATED, "peer": peer}
+
+
+def forwarded(message: dict[str, Any], sender: str) -> dict[str, Any]:
+    """An offer/answer/candidate as the recipient gets it: the payload plus `from`."""
+    return {**message, "from": sender}
+
+
+def chat(*, sender: str, user: dict[str, Any], text: str, ts: str) -> dict[str, Any]:
+    return {"type": CHAT, "from": sender, "user": user, "text": text, "ts": ts}
+
+
+def room_updated(room: dict[str, Any]) -> dict[str, Any]:
+    return {"type": ROOM_UPDATED, "room": room}
+
+
+def room_closed(reason: str) -> dict[str, Any]:
+    return {"type": ROOM_CLOSED, "reason": reason}
+
+
+def kicked() -> dict[str, Any]:
+    return {"type": KICKED}

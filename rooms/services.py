@@ -1,0 +1,222 @@
+"""Writes: creating, joining, leaving, locking and closing rooms, and chat.
+
+Every function is synchronous and keyword-only; the consumer calls them
+through `database_sync_to_async`. Refusals are `ClientError`s carrying the
+protocol's error code, so the WebSocket and the HTTP API report them alike.
+Changes that connected peers must hear about (lock, close, kick) are sent to
+the room's group on commit, so Django admin reaches every worker too.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from rooms import events
+from rooms import protocol as p
+from rooms.models import CAPACITY_DEFAULT, ChatMessage, Participant, Room
+from rooms.selectors import peer_to_dict, room_get_by_number, room_to_dict
+
+RESUME_SALT = "rooms.resume"
+NUMBER_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    room: Room
+    participant: Participant
+    # Everyone already in the room: (peer object, their channel name).
+    peers: list[tuple[dict[str, Any], str]]
+    room_dict: dict[str, Any]
+    peer_dict: dict[str, Any]
+    resume_token: str
+    is_moderator: bool
+
+
+def can_moderate(*, room: Room, user: AbstractBaseUser) -> bool:
+    return user.pk == room.owner_id or bool(getattr(user, "is_staff", False))
+
+
+def _new_room_number() -> str:
+    # Uniform over all 9-digit numbers without a leading zero: nothing about one
+    # room's number tells anything about another's.
+    return str(100_000_000 + secrets.randbelow(900_000_000))
+
+
+def room_create(
+    *,
+    owner: AbstractBaseUser,
+    name: str | None = None,
+    capacity: int | None = None,
+    pin: str | None = None,
+) -> Room:
+    name = (name or "").strip() or f"{owner.get_username()}'s room"
+    room = Room(owner=owner, name=name[: p.NAME_MAX], capacity=capacity or CAPACITY_DEFAULT)
+    room.set_pin(pin)
+    room.full_clean(exclude=["number"])
+    for _ in range(NUMBER_ATTEMPTS):
+        room.number = _new_room_number()
+        try:
+            with transaction.atomic():
+                room.save()
+        except IntegrityError:
+            room.pk = None
+            continue
+        return room
+    raise p.ClientError(p.SERVER_BUSY, "Could not find a free room number; try again.")
+
+
+def _resume_token(*, participant: Participant) -> str:
+    return signing.dumps(
+        {"p": participant.peer_id, "u": participant.user_id, "r": participant.room_id},
+        salt=RESUME_SALT,
+        compress=True,
+    )
+
+
+def room_join(
+    *,
+    number: str,
+    user: AbstractBaseUser,
+    channel_name: str,
+    pin: str | None = None,
+    media: dict[str, bool] | None = None,
+) -> JoinResult:
+    """Admit `user` to the open room `number`, or refuse with the reason.
+
+    Capacity is checked and the participant created under a lock on the room
+    row, so joins racing on different workers can never overfill it.
+    """
+    found = room_get_by_number(number=number)
+    if found is None:
+        raise p.ClientError(p.ROOM_NOT_FOUND, "There is no room with that number.")
+    if not found.is_open:
+        raise p.ClientError(p.ROOM_CLOSED_CODE, "This room has been closed.")
+    media = media or {}
+    with transaction.atomic():
+        room = Room.objects.select_for_update().select_related("owner").get(pk=found.pk)
+        if not room.is_open:
+            raise p.ClientError(p.ROOM_CLOSED_CODE, "This room has been closed.")
+        moderator = can_moderate(room=room, user=user)
+        if room.locked and not moderator:
+            raise p.ClientError(p.ROOM_LOCKED, "This room is locked; nobody new can join.")
+        if not moderator and not room.check_pin(pin):
+            raise p.ClientError(
+                p.BAD_PIN, "This room needs a PIN." if not pin else "That PIN is not right."
+            )
+        present = list(room.participants.filter(left_at__isnull=True).select_related("user"))
+        if len(present) >= room.capacity:
+            raise p.ClientError(p.ROOM_FULL, f"This room is full ({room.capacity} people).")
+        participant = Participant.objects.create(
+            room=room,
+            user=user,
+            peer_id=secrets.token_urlsafe(12),
+            channel_name=channel_name,
+            audio=media.get("audio", True),
+            video=media.get("video", True),
+            screen=media.get("screen", False),
+        )
+    return JoinResult(
+        room=room,
+        participant=participant,
+        peers=[(peer_to_dict(other), other.channel_name) for other in present],
+        room_dict=room_to_dict(room, participants=len(present) + 1),
+        peer_dict=peer_to_dict(participant),
+        resume_token=_resume_token(participant=participant),
+        is_moderator=moderator,
+    )
+
+
+def participant_leave(*, peer_id: str, reason: str) -> bool:
+    """Mark the peer as gone; False when it had already left (kicked, closed)."""
+    return bool(
+        Participant.objects.filter(peer_id=peer_id, left_at__isnull=True).update(
+            left_at=timezone.now(), left_reason=reason
+        )
+    )
+
+
+def participant_kick(*, room_id: int, actor: AbstractBaseUser, peer_id: str) -> Participant:
+    room = Room.objects.select_related("owner").get(pk=room_id)
+    if not can_moderate(room=room, user=actor):
+        raise p.ClientError(p.FORBIDDEN, "Only the room's owner can remove people.")
+    target = (
+        Participant.objects.filter(room=room, peer_id=peer_id, left_at__isnull=True)
+        .select_related("user")
+        .first()
+    )
+    if target is None:
+        raise p.ClientError(p.UNKNOWN_PEER, "That person is not in this room.")
+    if target.user_id == actor.pk:
+        raise p.ClientError(p.FORBIDDEN, "Use leave to leave the room yourself.")
+    participant_leave(peer_id=peer_id, reason=Participant.LeftReason.KICKED)
+    events.on_commit_send(target.channel_name, events.kicked(room_id=room.pk))
+    events.on_commit_group_send(
+        room.group_name,
+        events.peer_left(room_id=room.pk, peer_id=peer_id, reason=Participant.LeftReason.KICKED),
+    )
+    return target
+
+
+def participant_set_media(
+    *, peer_id: str, audio: bool | None, video: bool | None, screen: bool | None
+) -> Participant | None:
+    participant = (
+        Participant.objects.filter(peer_id=peer_id, left_at__isnull=True)
+        .select_related("user")
+        .first()
+    )
+    if participant is None:
+        return None
+    changed = []
+    for field, value in (("audio", audio), ("video", video), ("screen", screen)):
+        if value is not None and getattr(participant, field) != value:
+            setattr(participant, field, value)
+            changed.append(field)
+    if changed:
+        participant.save(update_fields=changed)
+    return participant
+
+
+def room_announce_update(*, room: Room) -> None:
+    """Tell everyone in the room its new state (`room-updated`), once committed."""
+    events.on_commit_group_send(
+        room.group_name, events.room_updated(room_id=room.pk, room=room_to_dict(room))
+    )
+
+
+def room_set_locked(*, room: Room, locked: bool) -> Room:
+    """Lock or unlock a room and tell everyone in it."""
+    with transaction.atomic():
+        Room.objects.filter(pk=room.pk).update(locked=locked)
+        room.locked = locked
+        room_announce_update(room=room)
+    return room
+
+
+def room_close(*, room: Room, reason: str) -> bool:
+    """Close a room for good: everyone connected gets `room-closed` and is disconnected."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not Room.objects.filter(pk=room.pk, closed_at__isnull=True).update(closed_at=now):
+            return False
+        room.closed_at = now
+        room.participants.filter(left_at__isnull=True).update(
+            left_at=now, left_reason=Participant.LeftReason.CLOSED
+        )
+        events.on_commit_group_send(
+            room.group_name, events.room_closed(room_id=room.pk, reason=reason)
+        )
+    return True
+
+
+def chat_message_create(
+    *, room_id: int, user: AbstractBaseUser, peer_id: str, text: str
+) -> ChatMessage:
+    return ChatMessage.objects.create(room_id=room_id, user=user, peer_id=peer_id, text=text)

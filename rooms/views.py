@@ -1,0 +1,73 @@
+"""The lobby and room pages, and the rooms part of the JSON API."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from accounts.ice import session_config
+from config.api import ApiError, api_view, read_json_object
+from rooms import protocol as p
+from rooms import services
+from rooms.selectors import room_get_by_number, room_to_dict, user_recent_rooms
+
+HTTP_STATUS = {p.BAD_MESSAGE: 400, p.ROOM_NOT_FOUND: 404, p.SERVER_BUSY: 503}
+
+
+@login_required
+def lobby(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "rooms/lobby.html",
+        {
+            "session_config": session_config(user=request.user, request=request),
+            "recent_rooms": user_recent_rooms(user=request.user),
+        },
+    )
+
+
+@login_required
+def room_page(request: HttpRequest, number: str) -> HttpResponse:
+    room = room_get_by_number(number=number)
+    if room is None:
+        raise Http404("There is no room with that number.")
+    return render(
+        request,
+        "rooms/room.html",
+        {
+            "session_config": session_config(user=request.user, request=request),
+            "room": room_to_dict(room),
+        },
+    )
+
+
+def _api_error(err: p.ClientError) -> ApiError:
+    return ApiError(HTTP_STATUS.get(err.code, 400), err.code, err.message)
+
+
+@api_view(methods=("POST",))
+def api_rooms(request: HttpRequest) -> HttpResponse:
+    body = read_json_object(request)
+    try:
+        room = services.room_create(
+            owner=request.user,
+            name=p.check_name(body.get("name")),
+            capacity=p.check_capacity(body.get("capacity")),
+            pin=p.check_pin(body.get("pin")),
+        )
+    except p.ClientError as err:
+        raise _api_error(err) from None
+    return JsonResponse(room_to_dict(room, participants=0), status=201)
+
+
+@api_view(methods=("GET",))
+def api_room_detail(request: HttpRequest, number: str) -> HttpResponse:
+    try:
+        number = p.normalize_room_number(number)
+    except p.ClientError:
+        number = ""
+    room = room_get_by_number(number=number) if number else None
+    if room is None:
+        raise ApiError(404, p.ROOM_NOT_FOUND, "There is no room with that number.")
+    return JsonResponse(room_to_dict(room))

@@ -1,0 +1,135 @@
+"""Fixtures shared by the whole suite: users, sessions, and protocol peers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from typing import Any
+
+import orjson
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from config.asgi import application
+
+PASSWORD = "correct horse battery staple"
+_names = itertools.count(1)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped test is a failed promise here: Redis, PostgreSQL and browsers are required."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped and exitstatus == 0:
+        reporter.write_line(f"FAILED: {len(skipped)} test(s) were skipped; none may be.", red=True)
+        session.exitstatus = 1
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str | None = None, **extra: Any):
+        name = username or f"user{next(_names)}"
+        return get_user_model().objects.create_user(
+            username=name, password=PASSWORD, first_name=extra.pop("first_name", ""), **extra
+        )
+
+    return make
+
+
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+class Peer:
+    """One signaling socket, driven as a client would drive it."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.ws = communicator
+        self.peer_id: str | None = None
+        self.room: dict[str, Any] | None = None
+
+    async def send(self, message: dict[str, Any] | str | bytes) -> None:
+        if isinstance(message, bytes):
+            await self.ws.send_to(bytes_data=message)
+        elif isinstance(message, str):
+            await self.ws.send_to(text_data=message)
+        else:
+            await self.ws.send_to(text_data=orjson.dumps(message).decode())
+
+    async def recv(self, timeout: float = 3) -> dict[str, Any]:
+        output = await self.ws.receive_output(timeout)
+        if output["type"] == "websocket.close":
+            raise AssertionError(f"socket closed with {output.get('code')}")
+        return orjson.loads(output["text"])
+
+    async def recv_type(self, kind: str, timeout: float = 3) -> dict[str, Any]:
+        message = await self.recv(timeout)
+        assert message["type"] == kind, message
+        return message
+
+    async def expect_nothing(self, timeout: float = 0.2) -> None:
+        assert await self.ws.receive_nothing(timeout), await self.recv()
+
+    async def expect_close(self, timeout: float = 3) -> int:
+        while True:
+            output = await self.ws.receive_output(timeout)
+            if output["type"] == "websocket.close":
+                return output.get("code")
+
+    async def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        await self.send(message)
+        return await self.recv()
+
+    async def create(self, **fields: Any) -> dict[str, Any]:
+        answer = await self.request({"type": "create", **fields})
+        assert answer["type"] == "joined", answer
+        self.peer_id, self.room = answer["peerId"], answer["room"]
+        return answer
+
+    async def join(self, number: str, **fields: Any) -> dict[str, Any]:
+        answer = await self.request({"type": "join", "room": number, **fields})
+        if answer["type"] == "joined":
+            self.peer_id, self.room = answer["peerId"], answer["room"]
+        return answer
+
+    async def close(self) -> None:
+        await self.ws.disconnect()
+
+
+@pytest.fixture
+async def connect():
+    """Open signaling sockets on the real router; every one is closed after the test."""
+    peers: list[Peer] = []
+
+    async def open_socket(
+        user=None, *, origin: str | None = "http://localhost", accept: bool = True
+    ) -> Peer:
+        headers = [(b"host", b"localhost")]
+        if origin is not None:
+            headers.append((b"origin", origin.encode()))
+        if user is not None:
+            cookie = await database_sync_to_async(session_cookie)(user)
+            headers.append((b"cookie", f"sessionid={cookie}".encode()))
+        communicator = WebsocketCommunicator(application, "/ws/signaling/", headers=headers)
+        peer = Peer(communicator)
+        peers.append(peer)
+        connected, _ = await communicator.connect()
+        if accept:
+            assert connected
+        peer.connected = connected
+        return peer
+
+    yield open_socket
+    for peer in peers:
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # already closed
+            await peer.ws.disconnect()
+    layer = get_channel_layer()
+    if hasattr(layer, "flush"):
+        await layer.flush()
