@@ -136,11 +136,14 @@ _LAYER_BACKENDS = {
 CHANNEL_LAYER = env_str("CHANNEL_LAYER", "pubsub")
 if CHANNEL_LAYER not in _LAYER_BACKENDS:
     raise ImproperlyConfigured(f"CHANNEL_LAYER must be one of {sorted(_LAYER_BACKENDS)}")
+# Pub/sub channel names ignore Redis database numbers: deployments (and test
+# runs) sharing one Redis keep apart by prefix.
+CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", "videorooms")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": _LAYER_BACKENDS[CHANNEL_LAYER],
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},
         }
     }
 else:
