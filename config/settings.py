@@ -150,6 +150,19 @@ else:
     # One process only: fine for `make run`, never for several workers.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache holds counters every worker must share (failed joins, login
+# attempts): Redis when there is one.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- Accounts ---------------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -180,6 +193,29 @@ if TURN_URLS and not TURN_SECRET:
     raise ImproperlyConfigured("TURN_URLS is set but TURN_SECRET is not")
 
 SIGNALING_MAX_MESSAGE_BYTES = env_int("SIGNALING_MAX_MESSAGE_BYTES", 64 * 1024)
+# Presence (rooms/presence.py): a peer nobody renews for PRESENCE_TTL seconds
+# is gone; its worker renews it every PRESENCE_RENEW_INTERVAL; every worker
+# sweeps for expired peers every PRESENCE_SWEEP_INTERVAL.
+PRESENCE_TTL = env_int("PRESENCE_TTL", 30)
+PRESENCE_RENEW_INTERVAL = env_int("PRESENCE_RENEW_INTERVAL", 10)
+PRESENCE_SWEEP_INTERVAL = env_int("PRESENCE_SWEEP_INTERVAL", 2)
+# Seconds a dropped peer may take to come back with `resume` before the others
+# are told it left (reason `timeout`).
+RESUME_GRACE = env_int("RESUME_GRACE", 30)
+# How often each worker checks Redis is there, to notice an outage and recover.
+REDIS_CHECK_INTERVAL = env_int("REDIS_CHECK_INTERVAL", 1)
+if PRESENCE_RENEW_INTERVAL * 2 > PRESENCE_TTL:
+    raise ImproperlyConfigured("PRESENCE_TTL must be at least twice PRESENCE_RENEW_INTERVAL")
+# Per-connection message rate (token bucket): sustained messages per second,
+# the burst allowed on top, and refusals tolerated before closing with 4429.
+SIGNALING_RATE = env_int("SIGNALING_RATE", 50)
+SIGNALING_BURST = env_int("SIGNALING_BURST", 200)
+SIGNALING_RATE_STRIKES = env_int("SIGNALING_RATE_STRIKES", 50)
+# Failed joins (unknown number, wrong PIN) a user may make per window (seconds).
+JOIN_FAILURE_LIMIT = env_int("JOIN_FAILURE_LIMIT", 20)
+JOIN_FAILURE_WINDOW = env_int("JOIN_FAILURE_WINDOW", 600)
+# Close every socket with 1012 on SIGTERM so clients resume on another worker.
+SIGTERM_DRAIN = env_bool("SIGTERM_DRAIN", True)
 
 # --- HTTP, static files and security -----------------------------------------
 

@@ -1,10 +1,15 @@
 """The signaling WebSocket: one consumer per browser tab.
 
-Kept thin: `rooms.protocol` validates, `rooms.services` decides, and this
+Kept thin: `rooms.protocol` validates, `rooms.services` decides, `rooms.limits`
+throttles, `rooms.presence` / `rooms.worker` keep presence honest, and this
 class moves messages. The forwarding path (offer/answer/candidate) touches
 neither the database nor Redis beyond the one send: the consumer keeps its
 room's peers (peer id -> channel) in memory, learned from `joined` and kept
-current by the room's `peer.joined` / `peer.left` events.
+current by the room's `peer.joined` / `peer.left` / `peer.moved` events.
+
+A socket that drops without a close frame (network change, a dying worker)
+does not leave: its peer stays for `RESUME_GRACE` seconds, during which the
+client may `join` with its `resumeToken` and carry on as the same peer.
 """
 
 from __future__ import annotations
@@ -16,15 +21,19 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from rooms import events, services
+from rooms import events, limits, services
 from rooms import protocol as p
 from rooms.models import Participant
+from rooms.presence import get_presence
 from rooms.selectors import peer_to_dict, room_get, room_get_by_number, user_to_dict
+from rooms.worker import get_worker
 
 logger = logging.getLogger(__name__)
 
 # Consecutive invalid frames tolerated before the socket is closed (4400).
 MAX_INVALID_FRAMES = 20
+# Close codes that mean the client meant to go (tab closed, page left): no grace.
+CLEAN_CLOSE_CODES = frozenset({1000, 1001})
 
 
 class SignalingConsumer(AsyncWebsocketConsumer):
@@ -34,6 +43,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     peers: dict[str, str]
     moderator: bool = False
     invalid_frames: int = 0
+    # Set when the server closes the socket for the client to come back (1012).
+    detach_on_close: bool = False
+    worker = None
 
     # --- Connection lifecycle ----------------------------------------------------
 
@@ -47,15 +59,27 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             await self.close(code=p.CLOSE_UNAUTHENTICATED)
             return
         self.user_dict = user_to_dict(self.user)
+        self.bucket = limits.message_bucket()
+        self.strikes = limits.strike_bucket()
+        self.worker = get_worker()
+        self.worker.add(self)
 
     async def disconnect(self, code: int) -> None:
-        await self.leave_room(reason=Participant.LeftReason.DISCONNECTED)
+        if self.worker is not None:
+            self.worker.discard(self)
+        if self.room_id is None:
+            return
+        if code in CLEAN_CLOSE_CODES and not self.detach_on_close:
+            await self.leave_room(reason=Participant.LeftReason.DISCONNECTED)
+        else:
+            await self.detach()
 
     # --- Incoming frames ---------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not hasattr(self, "user_dict"):
             return  # anonymous socket that is being closed
+        msg_id = None
         try:
             if text_data is None:
                 raise p.bad("frames must be text (JSON), not binary")
@@ -65,19 +89,26 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 and len(text_data.encode("utf-8", "surrogatepass")) > self.max_bytes
             ):
                 raise p.ClientError(p.TOO_LARGE, f"a message may be at most {self.max_bytes} bytes")
+            if not self.bucket.take():
+                await self.refuse_flood()
+                return
             msg, msg_id = p.parse(text_data)
             handler = self.handlers[msg["type"]]
             if msg["type"] in p.IN_ROOM_TYPES and self.room_id is None:
                 raise p.ClientError(p.NOT_IN_ROOM, "join a room first")
             await handler(self, msg, msg_id)
         except p.ClientError as err:
+            if err.msg_id is None:
+                err.msg_id = msg_id
             await self.reply_error(err)
             return
         except Exception:
             # A fault of ours (database down, a bug): the client is told to retry
             # and the socket stays usable; the traceback goes to the log.
             logger.exception("signaling: failed to handle a message from user %s", self.user.pk)
-            await self.send_json(p.error(p.SERVER_BUSY, "the server could not do that; try again"))
+            await self.send_json(
+                p.error(p.SERVER_BUSY, "the server could not do that; try again", msg_id)
+            )
             return
         self.invalid_frames = 0
 
@@ -87,6 +118,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             self.invalid_frames += 1
             if self.invalid_frames >= MAX_INVALID_FRAMES:
                 await self.close(code=p.CLOSE_BAD_INPUT)
+
+    async def refuse_flood(self) -> None:
+        await self.send_json(p.error(p.RATE_LIMITED, "too many messages; slow down"))
+        if not self.strikes.take():
+            await self.close(code=p.CLOSE_RATE_LIMITED)
 
     async def send_json(self, message: dict[str, Any]) -> None:
         await self.send(text_data=p.encode(message))
@@ -109,7 +145,19 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     async def on_join(self, msg: dict[str, Any], msg_id: str | None) -> None:
         self.ensure_not_in_room(msg_id)
-        await self.enter_room(number=msg["room"], pin=msg["pin"], msg_id=msg_id, created=False)
+        if msg["resume"] is not None and await self.resume(
+            number=msg["room"], token=msg["resume"], msg_id=msg_id
+        ):
+            return
+        # No token, or an expired, foreign or forged one: an ordinary join (which
+        # says it did not resume when a token was given).
+        await self.enter_room(
+            number=msg["room"],
+            pin=msg["pin"],
+            msg_id=msg_id,
+            created=False,
+            resumed=False if msg["resume"] is not None else None,
+        )
 
     async def on_media(self, msg: dict[str, Any], msg_id: str | None) -> None:
         participant = await database_sync_to_async(services.participant_set_media)(
@@ -139,8 +187,12 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         await self.leave_room(reason=Participant.LeftReason.LEFT)
 
     async def on_kick(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        if not self.moderator:
+            raise p.ClientError(p.FORBIDDEN, "Only the room's owner can remove people.")
+        if msg["peer"] == self.peer_id:
+            raise p.ClientError(p.FORBIDDEN, "Use leave to leave the room yourself.")
         if msg["peer"] not in self.peers:
-            raise p.ClientError(p.UNKNOWN_PEER, "no such peer in this room", msg_id=msg_id)
+            raise p.ClientError(p.UNKNOWN_PEER, "no such peer in this room")
         await database_sync_to_async(services.participant_kick)(
             room_id=self.room_id, actor=self.user, peer_id=msg["peer"]
         )
@@ -178,9 +230,22 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 p.ALREADY_IN_ROOM, "leave this room before joining another", msg_id=msg_id
             )
 
-    async def enter_room(self, *, number: str, pin: str | None, msg_id: str | None, created: bool):
+    async def enter_room(
+        self,
+        *,
+        number: str,
+        pin: str | None,
+        msg_id: str | None,
+        created: bool,
+        resumed: bool | None = None,
+    ) -> None:
+        if not created and await limits.join_blocked(user_id=self.user.pk):
+            raise p.ClientError(
+                p.RATE_LIMITED, "Too many failed attempts to join; wait a while.", msg_id=msg_id
+            )
         room = await database_sync_to_async(room_get_by_number)(number=number)
         if room is None:
+            await limits.record_join_failure(user_id=self.user.pk)
             raise p.ClientError(
                 p.ROOM_NOT_FOUND, "There is no room with that number.", msg_id=msg_id
             )
@@ -193,26 +258,15 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             )
         except p.ClientError as err:
             await self.channel_layer.group_discard(room.group_name, self.channel_name)
+            if err.code == p.BAD_PIN:
+                await limits.record_join_failure(user_id=self.user.pk)
             err.msg_id = msg_id
             raise
         except BaseException:
             await self.channel_layer.group_discard(room.group_name, self.channel_name)
             raise
-        self.room_id = result.room.pk
-        self.group = result.room.group_name
-        self.peer_id = result.participant.peer_id
-        self.moderator = result.is_moderator
-        self.peers = {peer["peerId"]: channel for peer, channel in result.peers}
-        await self.send_json(
-            p.joined(
-                room=result.room_dict,
-                peer_id=self.peer_id,
-                peers=[peer for peer, _ in result.peers],
-                created=created,
-                resume_token=result.resume_token,
-                re=msg_id,
-            )
-        )
+        await get_presence().renew([result.participant.peer_id], seconds=settings.PRESENCE_TTL)
+        await self.settle(result, msg_id=msg_id, created=created, resumed=resumed)
         await self.channel_layer.group_send(
             self.group,
             events.peer_joined(
@@ -220,15 +274,95 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             ),
         )
 
-    async def leave_room(self, *, reason: str, announce: bool = True) -> None:
-        """Leave the current room, if any; `announce` False when the server already did."""
+    async def resume(self, *, number: str, token: str, msg_id: str | None) -> bool:
+        """Carry on as the peer the token names, if it is still within its grace period."""
+        peer_id = services.resume_token_peer(token=token, user=self.user)
+        if peer_id is None:
+            return False
+        # Taking the presence first means no sweeper can expire the peer under us.
+        if not await get_presence().take(peer_id, seconds=settings.PRESENCE_TTL):
+            return False
+        room = await database_sync_to_async(room_get_by_number)(number=number)
+        if room is None:
+            return False
+        await self.channel_layer.group_add(room.group_name, self.channel_name)
+        result = await database_sync_to_async(services.participant_resume)(
+            peer_id=peer_id, number=number, user=self.user, channel_name=self.channel_name
+        )
+        if result is None:
+            await self.channel_layer.group_discard(room.group_name, self.channel_name)
+            return False
+        await self.settle(result, msg_id=msg_id, created=False, resumed=True)
+        if result.previous_channel and result.previous_channel != self.channel_name:
+            await self.channel_layer.send(
+                result.previous_channel,
+                events.peer_replaced(room_id=self.room_id, peer_id=self.peer_id),
+            )
+        await self.channel_layer.group_send(
+            self.group,
+            events.peer_moved(
+                room_id=self.room_id, peer_id=self.peer_id, channel=self.channel_name
+            ),
+        )
+        return True
+
+    async def settle(
+        self,
+        result: services.JoinResult,
+        *,
+        msg_id: str | None,
+        created: bool,
+        resumed: bool | None,
+    ) -> None:
+        """Take up the room `result` admitted us to, and tell the client."""
+        self.room_id = result.room.pk
+        self.group = result.room.group_name
+        self.peer_id = result.participant.peer_id
+        self.moderator = result.is_moderator
+        self.peers = {peer["peerId"]: channel for peer, channel in result.peers}
+        answer = p.joined(
+            room=result.room_dict,
+            peer_id=self.peer_id,
+            peers=[peer for peer, _ in result.peers],
+            created=created,
+            resume_token=result.resume_token,
+            re=msg_id,
+        )
+        if resumed is not None:
+            answer["resumed"] = resumed
+            if resumed:
+                # What was sent to the old socket while it was away is gone;
+                # the client restarts ICE to recover anything it missed.
+                answer["replayed"] = False
+        await self.send_json(answer)
+
+    def forget_room(self) -> tuple[int, str, str] | None:
+        """Drop the room state; return what it was (room id, group, peer id)."""
         if self.room_id is None:
-            return
-        room_id, group, peer_id = self.room_id, self.group, self.peer_id
+            return None
+        was = (self.room_id, self.group, self.peer_id)
         self.room_id = self.group = self.peer_id = None
         self.peers = {}
         self.moderator = False
+        return was
+
+    async def detach(self) -> None:
+        """The socket dropped: keep the peer for the grace period, for a resume."""
+        was = self.forget_room()
+        if was is None:
+            return
+        _, group, peer_id = was
         await self.channel_layer.group_discard(group, self.channel_name)
+        await get_presence().renew([peer_id], seconds=settings.RESUME_GRACE)
+
+    async def leave_room(self, *, reason: str, announce: bool = True) -> None:
+        """Leave the current room, if any; `announce` False when the server already did."""
+        was = self.forget_room()
+        if was is None:
+            return
+        room_id, group, peer_id = was
+        await self.channel_layer.group_discard(group, self.channel_name)
+        await get_presence().remove(peer_id)
         if announce:
             still_there = await database_sync_to_async(services.participant_leave)(
                 peer_id=peer_id, reason=reason
@@ -281,6 +415,24 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=event["text"])
             await self.leave_room(reason=Participant.LeftReason.KICKED, announce=False)
             await self.close(code=p.CLOSE_KICKED)
+
+    async def peer_moved(self, event: dict[str, Any]) -> None:
+        if self.current(event) and event["peer_id"] in self.peers:
+            self.peers[event["peer_id"]] = event["channel"]
+
+    async def peer_replaced(self, event: dict[str, Any]) -> None:
+        """Our peer resumed on another socket: let go of it without a word to the room."""
+        if self.current(event) and event["peer_id"] == self.peer_id:
+            was = self.forget_room()
+            await self.channel_layer.group_discard(was[1], self.channel_name)
+            await self.close(code=p.CLOSE_REPLACED)
+
+    async def peer_expired(self, event: dict[str, Any]) -> None:
+        """Our peer was expired while this socket lived on (a stall): start again."""
+        if self.current(event) and event["peer_id"] == self.peer_id:
+            was = self.forget_room()
+            await self.channel_layer.group_discard(was[1], self.channel_name)
+            await self.close(code=p.CLOSE_RECONNECT)
 
     async def room_closed(self, event: dict[str, Any]) -> None:
         if self.current(event):

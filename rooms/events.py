@@ -27,6 +27,9 @@ BROADCAST = "room.broadcast"
 ROOM_UPDATED = "room.updated"
 ROOM_CLOSED = "room.closed"
 KICKED = "peer.kicked"
+MOVED = "peer.moved"
+REPLACED = "peer.replaced"
+EXPIRED = "peer.expired"
 
 
 def peer_joined(*, room_id: int, peer: dict[str, Any], channel: str) -> dict[str, Any]:
@@ -75,6 +78,21 @@ def room_closed(*, room_id: int, reason: str) -> dict[str, Any]:
 
 def kicked(*, room_id: int) -> dict[str, Any]:
     return {"type": KICKED, "room": room_id, "text": p.encode(p.kicked())}
+
+
+def peer_moved(*, room_id: int, peer_id: str, channel: str) -> dict[str, Any]:
+    """A peer resumed on a new socket: same peer id, new channel to send to."""
+    return {"type": MOVED, "room": room_id, "peer_id": peer_id, "channel": channel}
+
+
+def peer_replaced(*, room_id: int, peer_id: str) -> dict[str, Any]:
+    """To a resumed peer's old socket: another socket carries this peer now."""
+    return {"type": REPLACED, "room": room_id, "peer_id": peer_id}
+
+
+def peer_expired(*, room_id: int, peer_id: str) -> dict[str, Any]:
+    """To a socket whose peer was expired (it stalled): reconnect."""
+    return {"type": EXPIRED, "room": room_id, "peer_id": peer_id}
 
 
 def _group_send(group: str, event: dict[str, Any]) -> None:

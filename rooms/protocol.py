@@ -85,6 +85,10 @@ CLOSE_BAD_INPUT = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_RATE_LIMITED = 4429
+# Extension: another socket resumed this peer; do not reconnect.
+CLOSE_REPLACED = 4409
+# Standard "service restart": reconnect and resume (SIGTERM, Redis outage, expiry).
+CLOSE_RECONNECT = 1012
 
 # --- Peer departure reasons -----------------------------------------------------
 LEFT_REASONS = ("left", "disconnected", "kicked", "timeout")

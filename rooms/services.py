@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -37,6 +38,8 @@ class JoinResult:
     peer_dict: dict[str, Any]
     resume_token: str
     is_moderator: bool
+    # On resume: the channel the peer had before, to hand over from.
+    previous_channel: str | None = None
 
 
 def can_moderate(*, room: Room, user: AbstractBaseUser) -> bool:
@@ -130,6 +133,86 @@ def room_join(
         peer_dict=peer_to_dict(participant),
         resume_token=_resume_token(participant=participant),
         is_moderator=moderator,
+    )
+
+
+def resume_token_peer(*, token: str, user: AbstractBaseUser) -> str | None:
+    """The peer id a resume token names, if it is genuine and was issued to `user`."""
+    try:
+        data = signing.loads(token, salt=RESUME_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("u") != user.pk:
+        return None  # someone else's token: worth nothing to this user
+    peer_id = data.get("p")
+    return peer_id if isinstance(peer_id, str) else None
+
+
+def participant_resume(
+    *, peer_id: str, number: str, user: AbstractBaseUser, channel_name: str
+) -> JoinResult | None:
+    """Reattach a peer that is still present to a new socket, keeping its peer id.
+
+    The caller has already taken the peer's presence (so no sweeper can expire
+    it meanwhile); None when the peer is no longer in that room.
+    """
+    with transaction.atomic():
+        participant = (
+            Participant.objects.select_for_update()
+            .select_related("room__owner", "user")
+            .filter(
+                peer_id=peer_id,
+                user=user,
+                left_at__isnull=True,
+                room__number=number,
+                room__closed_at__isnull=True,
+            )
+            .first()
+        )
+        if participant is None:
+            return None
+        previous = participant.channel_name
+        participant.channel_name = channel_name
+        participant.save(update_fields=["channel_name"])
+        room = participant.room
+        present = list(
+            room.participants.filter(left_at__isnull=True)
+            .exclude(pk=participant.pk)
+            .select_related("user")
+        )
+    return JoinResult(
+        room=room,
+        participant=participant,
+        peers=[(peer_to_dict(other), other.channel_name) for other in present],
+        room_dict=room_to_dict(room, participants=len(present) + 1),
+        peer_dict=peer_to_dict(participant),
+        resume_token=_resume_token(participant=participant),
+        is_moderator=can_moderate(room=room, user=user),
+        previous_channel=previous,
+    )
+
+
+def participant_expire(*, peer_id: str) -> tuple[int, str, str] | None:
+    """Record that a peer's presence ran out: (room id, room group, its channel), once."""
+    participant = (
+        Participant.objects.filter(peer_id=peer_id, left_at__isnull=True)
+        .select_related("room")
+        .first()
+    )
+    if participant is None or not participant_leave(
+        peer_id=peer_id, reason=Participant.LeftReason.TIMEOUT
+    ):
+        return None
+    return participant.room_id, participant.room.group_name, participant.channel_name
+
+
+def participants_active_before(*, seconds: float) -> list[str]:
+    """Peer ids present for more than `seconds` (for reconciling with presence)."""
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    return list(
+        Participant.objects.filter(left_at__isnull=True, joined_at__lt=cutoff).values_list(
+            "peer_id", flat=True
+        )
     )
 
 

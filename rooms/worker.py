@@ -1,0 +1,186 @@
+"""What each server process does besides serving sockets.
+
+- Renews the presence of the peers whose sockets it holds, in one round trip.
+- Sweeps expired peers (of any worker, dead ones included) and tells their
+  rooms (`peer-left`, reason `timeout`).
+- Watches Redis: when Redis comes back after an outage, every socket of this
+  worker is closed with 1012 so its client reconnects and resumes onto fresh
+  subscriptions instead of staying silently deaf.
+- On SIGTERM, closes every socket with 1012 before the process stops, so
+  clients move to another worker and resume there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import TYPE_CHECKING, Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from rooms import events, services
+from rooms.models import Participant
+from rooms.presence import get_presence
+from rooms.protocol import CLOSE_RECONNECT
+
+if TYPE_CHECKING:
+    from rooms.consumers import SignalingConsumer
+
+logger = logging.getLogger(__name__)
+
+
+class Worker:
+    """The per-process (per event loop) companion of the signaling consumers."""
+
+    def __init__(self) -> None:
+        self.sockets: set[SignalingConsumer] = set()
+        self.tasks: list[asyncio.Task] = []
+        self.redis_ok = True
+        self.suspects: set[str] = set()
+        self.draining = False
+        self.all_closed = asyncio.Event()
+
+    # --- Registry -------------------------------------------------------------
+
+    def add(self, consumer: SignalingConsumer) -> None:
+        self.sockets.add(consumer)
+
+    def discard(self, consumer: SignalingConsumer) -> None:
+        self.sockets.discard(consumer)
+        if not self.sockets:
+            self.all_closed.set()
+
+    def local_peer_ids(self) -> list[str]:
+        return [c.peer_id for c in self.sockets if c.peer_id is not None]
+
+    # --- Background loops --------------------------------------------------------
+
+    def start(self) -> None:
+        self.tasks = [
+            asyncio.ensure_future(self._every("PRESENCE_RENEW_INTERVAL", self.renew)),
+            asyncio.ensure_future(self._every("PRESENCE_SWEEP_INTERVAL", self.sweep)),
+            asyncio.ensure_future(self._every("PRESENCE_TTL", self.reconcile)),
+        ]
+        if settings.REDIS_URL:
+            self.tasks.append(
+                asyncio.ensure_future(self._every("REDIS_CHECK_INTERVAL", self.watch_redis))
+            )
+        self._install_sigterm()
+
+    async def _every(self, setting: str, step: Any) -> None:
+        while True:
+            # Read each time round, so a changed setting takes effect (tests shorten them).
+            await asyncio.sleep(getattr(settings, setting))
+            try:
+                await step()
+            except Exception:
+                logger.warning("worker: %s failed", step.__name__, exc_info=True)
+
+    async def renew(self) -> None:
+        await get_presence().renew(self.local_peer_ids(), seconds=settings.PRESENCE_TTL)
+
+    async def sweep(self) -> None:
+        for peer_id in await get_presence().claim_expired():
+            await expire_peer(peer_id)
+
+    async def reconcile(self) -> None:
+        """Expire peers the database thinks present but presence has never heard of.
+
+        That happens only when Redis lost its data (a restart) while their
+        worker was dead. A peer must be missing on two passes in a row: live
+        workers re-add theirs within one renew interval.
+        """
+        active = await database_sync_to_async(services.participants_active_before)(
+            seconds=settings.PRESENCE_TTL
+        )
+        local = set(self.local_peer_ids())
+        missing = {p for p in await get_presence().missing(active) if p not in local}
+        for peer_id in missing & self.suspects:
+            await expire_peer(peer_id)
+        self.suspects = missing - self.suspects
+
+    async def watch_redis(self) -> None:
+        try:
+            await get_presence().ping()
+        except Exception:
+            if self.redis_ok:
+                logger.error("worker: Redis is unreachable; signaling is down until it returns")
+            self.redis_ok = False
+            return
+        if not self.redis_ok:
+            self.redis_ok = True
+            logger.warning("worker: Redis is back; reconnecting %d sockets", len(self.sockets))
+            await self.close_all()
+            # Fresh connections and subscriptions for everyone who comes back.
+            await get_channel_layer().flush()
+            await self.renew()
+
+    # --- Closing everything ---------------------------------------------------------
+
+    async def close_all(self) -> None:
+        sockets = list(self.sockets)
+        for consumer in sockets:
+            consumer.detach_on_close = True
+            with contextlib.suppress(Exception):
+                await consumer.close(code=CLOSE_RECONNECT)
+
+    def _install_sigterm(self) -> None:
+        previous = signal.getsignal(signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            if self.draining:
+                return
+            self.draining = True
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._drain(previous)))
+
+        if not settings.SIGTERM_DRAIN:
+            return
+        with contextlib.suppress(ValueError):  # not the main thread
+            signal.signal(signal.SIGTERM, on_sigterm)
+
+    async def _drain(self, previous: Any) -> None:
+        logger.warning("worker: SIGTERM, moving %d sockets to other workers", len(self.sockets))
+        await self.close_all()
+        # Let the close frames leave and the disconnects record the grace period.
+        if self.sockets:
+            self.all_closed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(3):
+                    await self.all_closed.wait()
+        if callable(previous):
+            previous(signal.SIGTERM, None)
+        else:
+            signal.raise_signal(signal.SIGINT)
+
+
+async def expire_peer(peer_id: str) -> None:
+    """Announce a peer whose deadline passed, once, wherever its worker was."""
+    gone = await database_sync_to_async(services.participant_expire)(peer_id=peer_id)
+    if gone is None:
+        return
+    room_id, group, channel = gone
+    layer = get_channel_layer()
+    await layer.group_send(
+        group,
+        events.peer_left(room_id=room_id, peer_id=peer_id, reason=Participant.LeftReason.TIMEOUT),
+    )
+    # Its socket may be alive after all (a worker stalled past the deadline):
+    # tell it, so it does not go on thinking it is in the room.
+    await layer.send(channel, events.peer_expired(room_id=room_id, peer_id=peer_id))
+
+
+_workers: dict[asyncio.AbstractEventLoop, Worker] = {}
+
+
+def get_worker() -> Worker:
+    loop = asyncio.get_running_loop()
+    worker = _workers.get(loop)
+    if worker is None:
+        worker = _workers[loop] = Worker()
+        worker.start()
+    return worker
