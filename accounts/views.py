@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.forms import UserCreationForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -73,6 +74,22 @@ def api_logout(request: HttpRequest) -> HttpResponse:
 @api_view(methods=("GET",))
 def api_config(request: HttpRequest) -> HttpResponse:
     return JsonResponse(session_config(user=request.user, request=request))
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The address login attempts are counted against (see settings, django-axes)."""
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def locked_out(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    minutes = round(settings.AXES_COOLOFF_TIME * 60)
+    message = f"Too many failed logins. Try again in {minutes} minutes."
+    if is_api_path(request):
+        response = error_response(429, "too-many-attempts", message)
+    else:
+        response = render(request, "accounts/locked_out.html", {"message": message}, status=429)
+    response["Retry-After"] = str(minutes * 60)
+    return response
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

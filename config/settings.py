@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "accounts",
     "rooms",
 ]
@@ -90,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees the outcome of every login attempt.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -171,6 +174,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses (429) while a client is locked out, before any password check.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login brute-force protection (django-axes): after AXES_FAILURE_LIMIT wrong
+# passwords for one username from one client address, that pair is refused
+# with 429 for LOGIN_LOCKOUT_MINUTES. The address is the ASGI client address:
+# behind the proxy, daphne's --proxy-headers takes it from the proxy's
+# X-Forwarded-For, and only the proxy can reach daphne (docs/deployment.md);
+# a client's own X-Forwarded-For is never read.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("LOGIN_LOCKOUT_MINUTES", 15) / 60
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "accounts.views.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_VERBOSE = False
 CSRF_FAILURE_VIEW = "accounts.views.csrf_failure"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "lobby"
@@ -238,7 +259,8 @@ STORAGES = {
 
 # Behind the TLS proxy the app sees plain HTTP; the proxy says what the
 # browser used. Only trust the header when a proxy that sets it is in front.
-if env_bool("BEHIND_PROXY", False):
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = False
 

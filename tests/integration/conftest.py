@@ -86,14 +86,7 @@ class Stack:
         port = free_port()
         log = open(ROOT / "var" / f"daphne-{port}.log", "w")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "daphne"),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "config.asgi:application",
-            ],
+            [sys.executable, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(port)],
             cwd=ROOT,
             env=self.env,
             stdout=log,

@@ -1,0 +1,48 @@
+"""Start one daphne worker with this project's flags: `python -m config.serve -b HOST -p PORT`.
+
+Every place that runs the app as a server (deploy/entrypoint, the tests, the
+benchmark) starts it this way, so the limits below hold everywhere:
+
+- WebSocket messages over twice SIGNALING_MAX_MESSAGE_BYTES are cut off by
+  daphne itself (close 1009) before they are buffered whole; between the two
+  limits the consumer answers `too-large` and the socket stays open.
+- WebSocket pings every 20 s, and a socket that does not answer within 30 s is
+  closed, so a dead client is noticed and gets its resume grace period.
+- `--proxy-headers` when BEHIND_PROXY is set: the client address comes from
+  the proxy's X-Forwarded-For (only the proxy can reach the workers).
+Extra arguments are passed on to daphne.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def daphne_args(argv: list[str]) -> list[str]:
+    from django.conf import settings
+
+    args = [
+        "--websocket-max-message-size",
+        str(2 * settings.SIGNALING_MAX_MESSAGE_BYTES),
+        "--ping-interval",
+        "20",
+        "--ping-timeout",
+        "30",
+        "--application-close-timeout",
+        "10",
+    ]
+    if settings.BEHIND_PROXY:
+        args.append("--proxy-headers")
+    return [*args, *argv, "config.asgi:application"]
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from daphne.cli import CommandLineInterface
+
+    CommandLineInterface().run(daphne_args(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
