@@ -73,14 +73,20 @@ class Stack:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
         return result.stdout
 
-    def create_user(self, username: str, *, superuser: bool = False) -> None:
-        maker = "create_superuser" if superuser else "create_user"
+    def create_users(self, *usernames: str, superusers: tuple[str, ...] = ()) -> None:
+        """Create users (password PASSWORD) in one process start: Django boots slowly."""
         self.manage(
             "shell",
             "-c",
-            "from django.contrib.auth import get_user_model as g; "
-            f"g().objects.{maker}({username!r}, {username + '@example.org'!r}, {PASSWORD!r})",
+            "from django.contrib.auth import get_user_model as g\n"
+            f"for name in {list(usernames)!r}:\n"
+            f"    make = g().objects.create_superuser if name in {list(superusers)!r} "
+            "else g().objects.create_user\n"
+            f"    make(name, name + '@example.org', {PASSWORD!r})",
         )
+
+    def create_user(self, username: str, *, superuser: bool = False) -> None:
+        self.create_users(username, superusers=(username,) if superuser else ())
 
     def start_worker(self) -> str:
         port = free_port()

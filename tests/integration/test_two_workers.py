@@ -48,8 +48,7 @@ async def open_peer(base: str, session) -> WsPeer:
 def users(stack):
     suffix = uuid.uuid4().hex[:6]
     names = {role: f"{role}-{suffix}" for role in ("alice", "bob", "admin")}
-    for role, name in names.items():
-        stack.create_user(name, superuser=role == "admin")
+    stack.create_users(*names.values(), superusers=(names["admin"],))
     return names
 
 
