@@ -10,3 +10,5 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 for name in ("REDIS_URL", "TURN_URLS", "TURN_SECRET", "STUN_URLS", "SIGNALING_URL", "DOMAIN"):
     os.environ.pop(name, None)
 os.environ["STATIC_MANIFEST"] = "false"
+# pytest owns SIGTERM in the test process.
+os.environ["SIGTERM_DRAIN"] = "false"
