@@ -76,9 +76,13 @@ def api_config(request: HttpRequest) -> HttpResponse:
     return JsonResponse(session_config(user=request.user, request=request))
 
 
-def client_ip(request: HttpRequest) -> str:
-    """The address login attempts are counted against (see settings, django-axes)."""
-    return request.META.get("REMOTE_ADDR") or "unknown"
+def client_ip(request: HttpRequest) -> str | None:
+    """The address login attempts are counted against (see settings, django-axes).
+
+    None when the server knows no address (a UNIX socket): axes stores
+    addresses in an IP column, where a placeholder word would not fit.
+    """
+    return request.META.get("REMOTE_ADDR") or None
 
 
 def locked_out(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:

@@ -82,6 +82,13 @@ class RoomAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Room]:
         return rooms_with_occupancy()
 
+    def has_delete_permission(self, request: HttpRequest, obj: Room | None = None) -> bool:
+        # Deleting an open room would strand the people in it: close it first
+        # (that tells them). Closed rooms, with their history, may be deleted.
+        if obj is not None and obj.is_open:
+            return False
+        return super().has_delete_permission(request, obj)
+
     @admin.display(boolean=True, description=_("open"), ordering="closed_at")
     def is_open(self, room: Room) -> bool:
         return room.is_open

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from accounts.ice import session_config
 from config.api import ApiError, api_view, read_json_object
@@ -29,6 +29,13 @@ def lobby(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def room_page(request: HttpRequest, number: str) -> HttpResponse:
+    try:
+        canonical = p.normalize_room_number(number)
+    except p.ClientError:
+        raise Http404("There is no room with that number.") from None
+    if canonical != number:
+        # People share links the way they read numbers: /rooms/482-913-075/.
+        return redirect("room", number=canonical)
     room = room_get_by_number(number=number)
     if room is None:
         raise Http404("There is no room with that number.")

@@ -47,6 +47,28 @@ def session_cookie(user) -> str:
     return client.cookies["sessionid"].value
 
 
+@pytest.fixture
+def api_client(db):
+    """A CSRF-enforcing client logged in through POST /api/auth/login, as a JS client would be."""
+
+    def make(user, password: str = PASSWORD) -> Client:
+        client = Client(enforce_csrf_checks=True)
+        response = client.post(
+            "/api/auth/login",
+            {"username": user.get_username(), "password": password},
+            content_type="application/json",
+        )
+        assert response.status_code == 200, response.content
+        return client
+
+    return make
+
+
+def csrf_header(client: Client) -> dict[str, str]:
+    """The X-CSRFToken header carrying the client's csrftoken cookie, as protocol.md asks."""
+    return {"X-CSRFToken": client.cookies["csrftoken"].value}
+
+
 class Peer:
     """One signaling socket, driven as a client would drive it."""
 

@@ -1,0 +1,98 @@
+"""The room models and the rules the database itself enforces."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import DataError, IntegrityError, transaction
+from django.utils import timezone
+
+from rooms.models import ChatMessage, Participant, Room
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+
+def raw_room(owner, **fields) -> Room:
+    """Insert a room straight into the database, bypassing the service and full_clean."""
+    return Room.objects.create(**{"owner": owner, "name": "r", "number": "482913075", **fields})
+
+
+@pytest.mark.parametrize("capacity", [0, 1, 13, 100])
+def test_capacity_outside_2_to_12_is_refused_by_the_database(alice, capacity):
+    """The room_capacity_range check constraint refuses capacities outside 2..12."""
+    with pytest.raises(IntegrityError), transaction.atomic():
+        raw_room(alice, capacity=capacity)
+
+
+@pytest.mark.parametrize("capacity", [2, 6, 12])
+def test_capacity_bounds_are_allowed(alice, capacity):
+    """Capacities 2, 6 and 12 are stored."""
+    assert Room.objects.get(pk=raw_room(alice, capacity=capacity).pk).capacity == capacity
+
+
+@pytest.mark.parametrize("number", ["012345678", "12345678", "1234567890", "12345678a"])
+def test_malformed_number_is_refused_by_the_database(alice, number):
+    """The database refuses anything but 9 digits without a leading 0 (check constraint, length)."""
+    with pytest.raises((IntegrityError, DataError)), transaction.atomic():
+        raw_room(alice, number=number)
+
+
+def test_number_is_unique_among_open_rooms_only(alice, bob):
+    """Two open rooms cannot share a number; once one is closed the number may be reused."""
+    first = raw_room(alice)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        raw_room(bob)
+    first.closed_at = timezone.now()
+    first.save(update_fields=["closed_at"])
+    second = raw_room(bob)
+    assert Room.objects.filter(number="482913075").count() == 2
+    assert second.is_open and not Room.objects.get(pk=first.pk).is_open
+
+
+def test_room_properties(alice):
+    """A room shows its number in groups of three, its group name by pk, and its PIN state."""
+    room = raw_room(alice, name="Standup")
+    assert str(room) == "482 913 075 Standup"
+    assert room.display_number == "482 913 075"
+    assert room.group_name == f"room-{room.pk}"
+    assert room.is_open and not room.has_pin
+    assert room.check_pin(None) and room.check_pin("9999")
+
+
+def test_pin_is_hashed_and_checked(alice):
+    """set_pin stores a hash, never the PIN; check_pin accepts only the right PIN."""
+    room = raw_room(alice)
+    room.set_pin("246810")
+    room.save()
+    room.refresh_from_db()
+    assert room.has_pin
+    assert "246810" not in room.pin_hash
+    assert room.pin_hash.count("$") >= 2  # algorithm$...$hash, as Django's hashers write it
+    assert room.check_pin("246810")
+    assert not room.check_pin("246811")
+    assert not room.check_pin("")
+    assert not room.check_pin(None)
+    room.set_pin(None)
+    assert room.pin_hash == "" and room.check_pin(None)
+
+
+def test_participant_and_chat_message(alice):
+    """A participant is active until it has left; chat messages print their author and text."""
+    room = raw_room(alice)
+    participant = Participant.objects.create(
+        room=room, user=alice, peer_id="p1", channel_name="c!1"
+    )
+    assert participant.is_active
+    assert (participant.audio, participant.video, participant.screen) == (True, True, False)
+    assert str(participant) == "alice in 482913075"
+    participant.left_at = timezone.now()
+    assert not participant.is_active
+    message = ChatMessage.objects.create(room=room, user=alice, peer_id="p1", text="hello " * 10)
+    assert str(message) == "alice: " + ("hello " * 10)[:40]
+
+
+def test_peer_ids_are_unique(alice, bob):
+    """Two participants can never share a peer id."""
+    room = raw_room(alice)
+    Participant.objects.create(room=room, user=alice, peer_id="same", channel_name="c!1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Participant.objects.create(room=room, user=bob, peer_id="same", channel_name="c!2")
