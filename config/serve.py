@@ -6,6 +6,7 @@ benchmark) starts it this way, so the limits below hold everywhere:
 - WebSocket messages over twice SIGNALING_MAX_MESSAGE_BYTES are cut off by
   daphne itself (close 1009) before they are buffered whole; between the two
   limits the consumer answers `too-large` and the socket stays open.
+- The application may close sockets with 1012 (see patch_daphne).
 - WebSocket pings every 20 s, and a socket that does not answer within 30 s is
   closed, so a dead client is noticed and gets its resume grace period.
 - `--proxy-headers` when BEHIND_PROXY is set: the client address comes from
@@ -37,6 +38,40 @@ def daphne_args(argv: list[str]) -> list[str]:
     return [*args, *argv, "config.asgi:application"]
 
 
+# Codes a server may send (RFC 6455 7.4.1, IANA registry) that autobahn's
+# sendClose() refuses because it only allows 1000 and 3000-4999 to applications.
+SERVER_CLOSE_CODES = frozenset({1001, 1011, 1012, 1013})
+
+
+def patch_daphne() -> None:
+    """Two fixes to how daphne (through autobahn) closes sockets.
+
+    - Let the application close with 1012 ("service restart": reconnect and
+      resume), which this project sends on SIGTERM and after a Redis outage;
+      autobahn would raise instead and the socket would stay open.
+    - Send a close frame (1009 too big, 1007 bad UTF-8) on protocol violations
+      instead of dropping the TCP connection, so clients learn why.
+    """
+    from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+
+    def server_close(self: WebSocketProtocol, code: int | None = None) -> None:
+        code = 1000 if code is None else code
+        if code in SERVER_CLOSE_CODES:
+            self.sendCloseFrame(code=code, isReply=False)
+        else:
+            self.sendClose(code=code)
+
+    WebSocketProtocol.serverClose = server_close
+
+    original_init = WebSocketFactory.__init__
+
+    def factory_init(self: WebSocketFactory, *args: object, **kwargs: object) -> None:
+        original_init(self, *args, **kwargs)
+        self.setProtocolOptions(failByDrop=False)
+
+    WebSocketFactory.__init__ = factory_init
+
+
 def use_uvloop() -> bool:
     """Run Twisted's asyncio reactor on uvloop: the event loop is the hot path of every hop."""
     if os.environ.get("SERVER_UVLOOP", "true").lower() in {"0", "false", "no", "off"}:
@@ -53,6 +88,7 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     # Before daphne is imported: importing it installs the reactor on a new loop.
     use_uvloop()
+    patch_daphne()
     from daphne.cli import CommandLineInterface
 
     CommandLineInterface().run(daphne_args(sys.argv[1:]))

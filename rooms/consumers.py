@@ -15,6 +15,7 @@ client may `join` with its `resumeToken` and carry on as the same peer.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -45,6 +46,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     invalid_frames: int = 0
     # Set when the server closes the socket for the client to come back (1012).
     detach_on_close: bool = False
+    last_refusal_notice: float = float("-inf")
     worker = None
 
     # --- Connection lifecycle ----------------------------------------------------
@@ -120,9 +122,15 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 await self.close(code=p.CLOSE_BAD_INPUT)
 
     async def refuse_flood(self) -> None:
-        await self.send_json(p.error(p.RATE_LIMITED, "too many messages; slow down"))
         if not self.strikes.take():
             await self.close(code=p.CLOSE_RATE_LIMITED)
+            return
+        # One notice a second is enough: answering every refused frame would
+        # spend the worker's time on the flooder, at the other rooms' expense.
+        now = time.monotonic()
+        if now - self.last_refusal_notice >= 1:
+            self.last_refusal_notice = now
+            await self.send_json(p.error(p.RATE_LIMITED, "too many messages; slow down"))
 
     async def send_json(self, message: dict[str, Any]) -> None:
         await self.send(text_data=p.encode(message))
@@ -292,18 +300,18 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if result is None:
             await self.channel_layer.group_discard(room.group_name, self.channel_name)
             return False
-        await self.settle(result, msg_id=msg_id, created=False, resumed=True)
+        room_id, peer_id = result.room.pk, result.participant.peer_id
+        # Tell the room where the peer is now before telling the client, so an
+        # offer the client provokes cannot go to the old socket.
+        await self.channel_layer.group_send(
+            room.group_name,
+            events.peer_moved(room_id=room_id, peer_id=peer_id, channel=self.channel_name),
+        )
         if result.previous_channel and result.previous_channel != self.channel_name:
             await self.channel_layer.send(
-                result.previous_channel,
-                events.peer_replaced(room_id=self.room_id, peer_id=self.peer_id),
+                result.previous_channel, events.peer_replaced(room_id=room_id, peer_id=peer_id)
             )
-        await self.channel_layer.group_send(
-            self.group,
-            events.peer_moved(
-                room_id=self.room_id, peer_id=self.peer_id, channel=self.channel_name
-            ),
-        )
+        await self.settle(result, msg_id=msg_id, created=False, resumed=True)
         return True
 
     async def settle(
