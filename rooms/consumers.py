@@ -346,6 +346,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             peers=[peer for peer, _ in result.peers],
             created=created,
             resume_token=result.resume_token,
+            history=result.history,
             re=msg_id,
         )
         if resumed is not None:

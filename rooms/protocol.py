@@ -342,6 +342,7 @@ def joined(
     peers: list[dict[str, Any]],
     created: bool,
     resume_token: str,
+    history: list[dict[str, Any]],
     re: str | None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
@@ -351,6 +352,7 @@ def joined(
         "peers": peers,
         "created": created,
         "resumeToken": resume_token,
+        "history": history,
     }
     if re is not None:
         out["re"] = re

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
-from rooms.models import Participant, Room
+from rooms.models import ChatMessage, Participant, Room
 
 
 def user_to_dict(user: AbstractBaseUser) -> dict[str, Any]:
@@ -97,3 +97,23 @@ def user_recent_rooms(*, user: AbstractBaseUser, limit: int = 8) -> list[dict[st
         item["lastJoinedAt"] = last.isoformat().replace("+00:00", "Z")
         out.append(item)
     return out
+
+
+CHAT_HISTORY = 50
+
+
+def chat_line_to_dict(message: ChatMessage) -> dict[str, Any]:
+    """A saved chat line as the `chat` message that carried it."""
+    return {
+        "type": "chat",
+        "from": message.peer_id,
+        "user": user_to_dict(message.user),
+        "text": message.text,
+        "ts": message.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def room_chat_history(*, room: Room, limit: int = CHAT_HISTORY) -> list[dict[str, Any]]:
+    """The room's last `limit` chat lines, oldest first (for `joined.history`)."""
+    latest = ChatMessage.objects.filter(room=room).select_related("user").order_by("-pk")[:limit]
+    return [chat_line_to_dict(message) for message in reversed(latest)]

@@ -22,7 +22,7 @@ from django.utils import timezone
 from rooms import events
 from rooms import protocol as p
 from rooms.models import CAPACITY_DEFAULT, ChatMessage, Participant, Room
-from rooms.selectors import peer_to_dict, room_get_by_number, room_to_dict
+from rooms.selectors import peer_to_dict, room_chat_history, room_get_by_number, room_to_dict
 
 RESUME_SALT = "rooms.resume"
 NUMBER_ATTEMPTS = 20
@@ -38,6 +38,8 @@ class JoinResult:
     peer_dict: dict[str, Any]
     resume_token: str
     is_moderator: bool
+    # The room's recent chat, so a newcomer sees what was said (extension).
+    history: list[dict[str, Any]]
     # On resume: the channel the peer had before, to hand over from.
     previous_channel: str | None = None
 
@@ -133,6 +135,7 @@ def room_join(
         peer_dict=peer_to_dict(participant),
         resume_token=_resume_token(participant=participant),
         is_moderator=moderator,
+        history=room_chat_history(room=room),
     )
 
 
@@ -188,6 +191,7 @@ def participant_resume(
         peer_dict=peer_to_dict(participant),
         resume_token=_resume_token(participant=participant),
         is_moderator=can_moderate(room=room, user=user),
+        history=room_chat_history(room=room),
         previous_channel=previous,
     )
 

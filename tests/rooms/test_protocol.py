@@ -85,7 +85,7 @@ async def test_create_answers_joined_with_created_and_the_room(connect, alice):
     answer = await peer.request({"type": "create", "id": "c1"})
     room = await db_room(answer["room"]["number"])
     assert NUMBER_RE.fullmatch(room.number)
-    assert set(answer) == {"type", "room", "peerId", "peers", "created", "resumeToken", "re"}
+    assert set(answer) == {"type", "room", "peerId", "peers", "created", "resumeToken", "history", "re"}
     assert answer["type"] == "joined"
     assert answer["re"] == "c1"
     assert answer["created"] is True
@@ -284,6 +284,20 @@ async def test_media_is_broadcast_as_peer_updated_to_the_others_only(
     await b.expect_nothing()
     participant = await db_participant(b.peer_id)
     assert (participant.audio, participant.video, participant.screen) == (False, True, True)
+
+
+@pytest.mark.postgres
+async def test_newcomer_gets_the_chat_history_in_joined(connect, room_of, alice, bob, carol):
+    """joined.history (extension) holds the room's chat so far, oldest first, as chat messages."""
+    a, b = await room_of(alice, bob)
+    lines = []
+    for text in ("first", "second"):
+        await a.send({"type": "chat", "text": text})
+        lines.append(await a.recv_type("chat"))
+        await b.recv_type("chat")
+    c = await connect(carol)
+    joined = await c.join(a.room["number"])
+    assert joined["history"] == lines
 
 
 @pytest.mark.postgres
