@@ -19,12 +19,12 @@ import time
 from typing import Any
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from rooms import events, limits, services
 from rooms import protocol as p
+from rooms.db import db_call
 from rooms.models import Participant
 from rooms.presence import get_presence
 from rooms.selectors import peer_to_dict, room_get, room_get_by_number, user_to_dict
@@ -158,7 +158,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     async def on_create(self, msg: dict[str, Any], msg_id: str | None) -> None:
         self.ensure_not_in_room(msg_id)
-        room = await database_sync_to_async(services.room_create)(
+        room = await db_call(services.room_create)(
             owner=self.user, name=msg["name"], capacity=msg["capacity"], pin=msg["pin"]
         )
         await self.enter_room(number=room.number, pin=msg["pin"], msg_id=msg_id, created=True)
@@ -180,7 +180,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_media(self, msg: dict[str, Any], msg_id: str | None) -> None:
-        participant = await database_sync_to_async(services.participant_set_media)(
+        participant = await db_call(services.participant_set_media)(
             peer_id=self.peer_id, audio=msg["audio"], video=msg["video"], screen=msg["screen"]
         )
         if participant is not None:
@@ -190,7 +190,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             )
 
     async def on_chat(self, msg: dict[str, Any], msg_id: str | None) -> None:
-        saved = await database_sync_to_async(services.chat_message_create)(
+        saved = await db_call(services.chat_message_create)(
             room_id=self.room_id, user=self.user, peer_id=self.peer_id, text=msg["text"]
         )
         line = p.chat(
@@ -213,7 +213,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             raise p.ClientError(p.FORBIDDEN, "Use leave to leave the room yourself.")
         if msg["peer"] not in self.peers:
             raise p.ClientError(p.UNKNOWN_PEER, "no such peer in this room")
-        await database_sync_to_async(services.participant_kick)(
+        await db_call(services.participant_kick)(
             room_id=self.room_id, actor=self.user, peer_id=msg["peer"]
         )
 
@@ -263,7 +263,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             raise p.ClientError(
                 p.RATE_LIMITED, "Too many failed attempts to join; wait a while.", msg_id=msg_id
             )
-        room = await database_sync_to_async(room_get_by_number)(number=number)
+        room = await db_call(room_get_by_number)(number=number)
         if room is None:
             await limits.record_join_failure(user_id=self.user.pk)
             raise p.ClientError(
@@ -273,7 +273,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         # duplicates of peers already listed are dropped in peer_joined().
         await self.channel_layer.group_add(room.group_name, self.channel_name)
         try:
-            result = await database_sync_to_async(services.room_join)(
+            result = await db_call(services.room_join)(
                 number=number, user=self.user, channel_name=self.channel_name, pin=pin
             )
         except p.ClientError as err:
@@ -302,11 +302,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         # Taking the presence first means no sweeper can expire the peer under us.
         if not await get_presence().take(peer_id, seconds=settings.PRESENCE_TTL):
             return False
-        room = await database_sync_to_async(room_get_by_number)(number=number)
+        room = await db_call(room_get_by_number)(number=number)
         if room is None:
             return False
         await self.channel_layer.group_add(room.group_name, self.channel_name)
-        result = await database_sync_to_async(services.participant_resume)(
+        result = await db_call(services.participant_resume)(
             peer_id=peer_id, number=number, user=self.user, channel_name=self.channel_name
         )
         if result is None:
@@ -385,9 +385,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_discard(group, self.channel_name)
         await get_presence().remove(peer_id)
         if announce:
-            still_there = await database_sync_to_async(services.participant_leave)(
-                peer_id=peer_id, reason=reason
-            )
+            still_there = await db_call(services.participant_leave)(peer_id=peer_id, reason=reason)
             if still_there:
                 await self.channel_layer.group_send(
                     group, events.peer_left(room_id=room_id, peer_id=peer_id, reason=reason)
@@ -396,8 +394,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def moderate(self, msg_id: str | None, action: Any, **kwargs: Any) -> None:
         if not self.moderator:
             raise p.ClientError(p.FORBIDDEN, "only the room's owner can do that", msg_id=msg_id)
-        room = await database_sync_to_async(room_get)(room_id=self.room_id)
-        await database_sync_to_async(action)(room=room, **kwargs)
+        room = await db_call(room_get)(room_id=self.room_id)
+        await db_call(action)(room=room, **kwargs)
 
     # --- Channel-layer events (types in rooms.events) ------------------------------------
 

@@ -67,8 +67,9 @@ def _record_join_failure(user_id: int) -> int:
 
 
 async def join_blocked(*, user_id: int) -> bool:
-    return await sync_to_async(_join_failures)(user_id) >= settings.JOIN_FAILURE_LIMIT
+    failures = await sync_to_async(_join_failures, thread_sensitive=False)(user_id)
+    return failures >= settings.JOIN_FAILURE_LIMIT
 
 
 async def record_join_failure(*, user_id: int) -> None:
-    await sync_to_async(_record_join_failure)(user_id)
+    await sync_to_async(_record_join_failure, thread_sensitive=False)(user_id)

@@ -18,11 +18,11 @@ import logging
 import signal
 from typing import TYPE_CHECKING, Any
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from rooms import events, services
+from rooms.db import db_call
 from rooms.models import Participant
 from rooms.presence import get_presence
 from rooms.protocol import CLOSE_RECONNECT
@@ -94,9 +94,7 @@ class Worker:
         worker was dead. A peer must be missing on two passes in a row: live
         workers re-add theirs within one renew interval.
         """
-        active = await database_sync_to_async(services.participants_active_before)(
-            seconds=settings.PRESENCE_TTL
-        )
+        active = await db_call(services.participants_active_before)(seconds=settings.PRESENCE_TTL)
         local = set(self.local_peer_ids())
         missing = {p for p in await get_presence().missing(active) if p not in local}
         for peer_id in missing & self.suspects:
@@ -160,7 +158,7 @@ class Worker:
 
 async def expire_peer(peer_id: str) -> None:
     """Announce a peer whose deadline passed, once, wherever its worker was."""
-    gone = await database_sync_to_async(services.participant_expire)(peer_id=peer_id)
+    gone = await db_call(services.participant_expire)(peer_id=peer_id)
     if gone is None:
         return
     room_id, group, channel = gone

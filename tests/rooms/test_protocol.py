@@ -85,7 +85,16 @@ async def test_create_answers_joined_with_created_and_the_room(connect, alice):
     answer = await peer.request({"type": "create", "id": "c1"})
     room = await db_room(answer["room"]["number"])
     assert NUMBER_RE.fullmatch(room.number)
-    assert set(answer) == {"type", "room", "peerId", "peers", "created", "resumeToken", "history", "re"}
+    assert set(answer) == {
+        "type",
+        "room",
+        "peerId",
+        "peers",
+        "created",
+        "resumeToken",
+        "history",
+        "re",
+    }
     assert answer["type"] == "joined"
     assert answer["re"] == "c1"
     assert answer["created"] is True

@@ -1,0 +1,1 @@
+"""The systems the signaling server is compared with, started by the benchmark."""
