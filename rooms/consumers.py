@@ -286,13 +286,15 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(room.group_name, self.channel_name)
             raise
         await get_presence().renew([result.participant.peer_id], seconds=settings.PRESENCE_TTL)
-        await self.settle(result, msg_id=msg_id, created=created, resumed=resumed)
+        # Announce before answering: by the time the newcomer can act on
+        # `joined`, the others' workers have been told where it is.
         await self.channel_layer.group_send(
-            self.group,
+            result.room.group_name,
             events.peer_joined(
-                room_id=self.room_id, peer=result.peer_dict, channel=self.channel_name
+                room_id=result.room.pk, peer=result.peer_dict, channel=self.channel_name
             ),
         )
+        await self.settle(result, msg_id=msg_id, created=created, resumed=resumed)
 
     async def resume(self, *, number: str, token: str, msg_id: str | None) -> bool:
         """Carry on as the peer the token names, if it is still within its grace period."""

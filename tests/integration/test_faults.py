@@ -179,6 +179,10 @@ async def test_redis_restart_signaling_recovers(make_stack, private_redis, ws_co
     number = (await callers[0].client.create(name="Redis restart"))["room"]["number"]
     for caller in callers[1:]:
         assert (await caller.client.join(number))["type"] == "joined"
+    # Everyone has heard of everyone who came after them before anyone signals.
+    for n, caller in enumerate(callers):
+        for _ in callers[n + 1 :]:
+            await caller.client.next("peer-joined", timeout=10)
     for a in callers:
         for b in callers:
             if a is not b:
