@@ -91,7 +91,6 @@ def room_join(
     user: AbstractBaseUser,
     channel_name: str,
     pin: str | None = None,
-    media: dict[str, bool] | None = None,
 ) -> JoinResult:
     """Admit `user` to the open room `number`, or refuse with the reason.
 
@@ -103,7 +102,6 @@ def room_join(
         raise p.ClientError(p.ROOM_NOT_FOUND, "There is no room with that number.")
     if not found.is_open:
         raise p.ClientError(p.ROOM_CLOSED_CODE, "This room has been closed.")
-    media = media or {}
     with transaction.atomic():
         room = Room.objects.select_for_update().select_related("owner").get(pk=found.pk)
         if not room.is_open:
@@ -119,14 +117,19 @@ def room_join(
         if len(present) >= room.capacity:
             raise p.ClientError(p.ROOM_FULL, f"This room is full ({room.capacity} people).")
         participant = Participant.objects.create(
-            room=room,
-            user=user,
-            peer_id=secrets.token_urlsafe(12),
-            channel_name=channel_name,
-            audio=media.get("audio", True),
-            video=media.get("video", True),
-            screen=media.get("screen", False),
+            room=room, user=user, peer_id=secrets.token_urlsafe(12), channel_name=channel_name
         )
+    return _join_result(room=room, participant=participant, present=present, user=user)
+
+
+def _join_result(
+    *,
+    room: Room,
+    participant: Participant,
+    present: list[Participant],
+    user: AbstractBaseUser,
+    previous_channel: str | None = None,
+) -> JoinResult:
     return JoinResult(
         room=room,
         participant=participant,
@@ -134,8 +137,9 @@ def room_join(
         room_dict=room_to_dict(room, participants=len(present) + 1),
         peer_dict=peer_to_dict(participant),
         resume_token=_resume_token(participant=participant),
-        is_moderator=moderator,
+        is_moderator=can_moderate(room=room, user=user),
         history=room_chat_history(room=room),
+        previous_channel=previous_channel,
     )
 
 
@@ -183,16 +187,8 @@ def participant_resume(
             .exclude(pk=participant.pk)
             .select_related("user")
         )
-    return JoinResult(
-        room=room,
-        participant=participant,
-        peers=[(peer_to_dict(other), other.channel_name) for other in present],
-        room_dict=room_to_dict(room, participants=len(present) + 1),
-        peer_dict=peer_to_dict(participant),
-        resume_token=_resume_token(participant=participant),
-        is_moderator=can_moderate(room=room, user=user),
-        history=room_chat_history(room=room),
-        previous_channel=previous,
+    return _join_result(
+        room=room, participant=participant, present=present, user=user, previous_channel=previous
     )
 
 
