@@ -120,7 +120,8 @@ class System:
         return Target(ports=list(self.ports), socketio=self.socketio)
 
     def commands(self, port: int) -> list[str]:
-        raise NotImplementedError
+        """The command line of one server process; every system defines its own."""
+        raise NotImplementedError(f"{type(self).__name__} must define commands()")
 
     def env(self) -> dict[str, str]:
         return dict(os.environ)

@@ -38,10 +38,10 @@ def free_tcp_udp_port() -> int:
 
 
 def require(*binaries: str) -> None:
-    """Skip unless every binary is installed (CI installs them: docs/deployment.md)."""
+    """Fail unless every binary is installed: not optional here (.ci/run installs them)."""
     missing = [name for name in binaries if shutil.which(name) is None]
     if missing:
-        pytest.skip(f"not installed: {', '.join(missing)}")
+        pytest.fail(f"not installed: {', '.join(missing)} (apt-get install; see .ci/run)")
 
 
 def make_env(tmp_path: Path, domain: str = "localhost") -> dict[str, str]:
