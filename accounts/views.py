@@ -57,6 +57,9 @@ def api_login(request: HttpRequest) -> HttpResponse:
             raise ApiError(400, "bad-request", f"'{field}' is required and must be a string.")
         if len(value) > CREDENTIAL_MAX:
             raise ApiError(400, "bad-request", f"'{field}' is too long.")
+        if "\x00" in value:
+            # As Django's forms do: no database can be asked about it.
+            raise ApiError(400, "bad-request", f"'{field}' must not contain NUL characters.")
     user = authenticate(request, username=username, password=password)
     if user is None:
         raise ApiError(401, "invalid-credentials", "Wrong username or password.")

@@ -158,6 +158,13 @@ def normalize_room_number(raw: str) -> str:
     return number
 
 
+def no_nul(field: str, value: str) -> None:
+    # Text is stored, and PostgreSQL text cannot hold NUL: refuse it as bad input
+    # rather than fail in the database.
+    if "\x00" in value:
+        raise bad(f"'{field}' must not contain NUL characters")
+
+
 def check_name(value: Any) -> str | None:
     if value is None:
         return None
@@ -166,6 +173,7 @@ def check_name(value: Any) -> str | None:
     name = value.strip()
     if len(name) > NAME_MAX:
         raise bad(f"'name' is longer than {NAME_MAX} characters")
+    no_nul("name", name)
     return name or None
 
 
@@ -261,6 +269,7 @@ def _chat(msg: dict[str, Any]) -> dict[str, Any]:
     text = _str(msg, "text", max_len=CHAT_MAX)
     if not text.strip():
         raise bad("'text' must not be empty")
+    no_nul("text", text)
     return {"type": CHAT, "text": text}
 
 

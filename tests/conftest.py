@@ -30,6 +30,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = 1
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, freed of pooled connections before it is dropped.
+
+    On PostgreSQL, consumer database calls run on pool threads (rooms/db.py);
+    connections they leave in psycopg's pool would keep the test database from
+    being dropped at the end of the run.
+    """
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            if connection.vendor != "postgresql" or connection.pool is None:
+                continue
+            connection.close_pool()
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            connection.close()
+            connection.close_pool()
+
+
 @pytest.fixture
 def make_user(db):
     def make(username: str | None = None, **extra: Any):

@@ -328,3 +328,16 @@ def test_room_link_typed_with_dashes_or_spaces_redirects(make_user):
         response = client.get(f"/rooms/{typed}/")
         assert response.status_code == 302
         assert response["Location"] == f"/rooms/{n}/"
+
+
+@pytest.mark.postgres
+def test_login_with_nul_in_credentials_is_a_bad_request(make_user):
+    """A NUL in username or password is a 400, as Django's forms refuse it, not a 500."""
+    make_user("alice")
+    for body in (
+        {"username": "ali\x00ce", "password": "x"},
+        {"username": "alice", "password": "\x00"},
+    ):
+        response = Client().post("/api/auth/login", body, content_type="application/json")
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "bad-request"

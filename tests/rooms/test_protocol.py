@@ -808,3 +808,18 @@ async def test_server_fault_answers_server_busy_with_re_and_keeps_the_socket(
     assert "failed to handle a message" in caplog.text
     assert await a.request({"type": "ping"}) == {"type": "pong"}
     await b.expect_nothing()
+
+
+@pytest.mark.postgres
+async def test_nul_characters_in_stored_text_are_bad_messages(room_of, alice, bob):
+    """Chat text and room names with NUL are refused as bad-message, never a database fault."""
+    a, _ = await room_of(alice, bob)
+    assert await a.request({"type": "chat", "text": "a\x00b", "id": "n"}) == {
+        "type": "error",
+        "code": "bad-message",
+        "message": "'text' must not contain NUL characters",
+        "re": "n",
+    }
+    await a.send({"type": "leave"})
+    answer = await a.request({"type": "create", "name": "x\x00", "id": "c"})
+    assert (answer["code"], answer["re"]) == ("bad-message", "c")
