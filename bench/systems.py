@@ -6,6 +6,7 @@ module started, nothing else) when its block ends.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import ctypes
 import json
@@ -101,7 +102,7 @@ class RedisProbe:
 
 
 @dataclass
-class System:
+class System(abc.ABC):
     """Base: start two processes, hand out cookies (none), stop what was started."""
 
     name: str
@@ -119,14 +120,14 @@ class System:
     def target(self) -> Target:
         return Target(ports=list(self.ports), socketio=self.socketio)
 
+    @abc.abstractmethod
     def commands(self, port: int) -> list[str]:
         """The command line of one server process; every system defines its own."""
-        raise NotImplementedError(f"{type(self).__name__} must define commands()")
 
     def env(self) -> dict[str, str]:
         return dict(os.environ)
 
-    def prepare(self, users: int) -> None:
+    def prepare(self, users: int) -> None:  # noqa: B027 - optional hook
         """One-time work before the processes start (databases, npm)."""
 
     def cookies(self, n: int) -> list[str | None]:
@@ -153,7 +154,7 @@ class System:
             wait_port(port, proc)
         self.ready()
 
-    def ready(self) -> None:
+    def ready(self) -> None:  # noqa: B027 - optional hook
         """Extra readiness check after the ports accept connections."""
 
     def alive(self) -> bool:
@@ -171,7 +172,7 @@ class System:
                 proc.wait(5)
         self.procs, self.ports = [], []
 
-    def cleanup(self) -> None:
+    def cleanup(self) -> None:  # noqa: B027 - optional hook
         """Undo prepare()."""
 
 
