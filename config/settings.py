@@ -145,7 +145,10 @@ REDIS_URL = env_str("REDIS_URL")
 # "pubsub" was chosen by measurement (docs/architecture.md, "Channel layer");
 # "core" stays selectable so the benchmark can compare the two.
 _LAYER_BACKENDS = {
-    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    # channels_redis' pub/sub layer with batched sends and a lean reader (config/layers.py).
+    "pubsub": "config.layers.BatchingPubSubChannelLayer",
+    # The same layer as channels_redis ships it, for A/B runs of the benchmark.
+    "pubsub-stock": "channels_redis.pubsub.RedisPubSubChannelLayer",
     "core": "channels_redis.core.RedisChannelLayer",
 }
 CHANNEL_LAYER = env_str("CHANNEL_LAYER", "pubsub")

@@ -14,7 +14,7 @@ from tests.deploy.procs import free_port
 
 IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 LAYERS = {
-    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "pubsub": "config.layers.BatchingPubSubChannelLayer",
     "core": "channels_redis.core.RedisChannelLayer",
 }
 
