@@ -139,6 +139,22 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
+# Threads a worker runs database calls on (rooms/db.py): joins in a burst run
+# this many at a time. SQLite has one writer at a time, so one thread there.
+DATABASE_THREADS = (
+    1
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    else env_int("DATABASE_THREADS", 4)
+)
+if DATABASE_THREADS < 1:
+    raise ImproperlyConfigured("DATABASE_THREADS must be at least 1")
+_pool = DATABASES["default"].get("OPTIONS", {}).get("pool")
+if _pool and _pool["max_size"] <= DATABASE_THREADS:
+    # Each database thread holds a connection during a call, and Django's own
+    # thread-sensitive thread (HTTP views, admin) needs one too.
+    raise ImproperlyConfigured(
+        f"DATABASE_POOL_MAX ({_pool['max_size']}) must exceed DATABASE_THREADS ({DATABASE_THREADS})"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
@@ -176,6 +192,7 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
+            "OPTIONS": {"pool_class": "config.cache.SharedConnectionPool"},
         }
     }
 else:
@@ -288,6 +305,10 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600)
+# Sessions read through the cache (Redis with several workers), written to the
+# database too: every WebSocket opened is a session read, and a join burst is
+# many at once.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 LOGGING = {
     "version": 1,

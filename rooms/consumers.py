@@ -14,20 +14,26 @@ client may `join` with its `resumeToken` and carry on as the same peer.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from rooms import events, limits, services
 from rooms import protocol as p
 from rooms.db import db_call
-from rooms.models import Participant
+from rooms.models import Participant, Room
 from rooms.presence import get_presence
-from rooms.selectors import peer_to_dict, room_get, room_get_by_number, user_to_dict
+from rooms.selectors import peer_to_dict, room_get, user_to_dict
 from rooms.worker import get_worker
 
 logger = logging.getLogger(__name__)
@@ -36,6 +42,47 @@ logger = logging.getLogger(__name__)
 MAX_INVALID_FRAMES = 20
 # Close codes that mean the client meant to go (tab closed, page left): no grace.
 CLEAN_CLOSE_CODES = frozenset({1000, 1001})
+
+
+class _SourceFailed:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+async def _pump(source: Callable[[], Awaitable[Any]], inbox: asyncio.Queue) -> None:
+    try:
+        while True:
+            inbox.put_nowait(await source())
+    except asyncio.CancelledError:
+        raise
+    except BaseException as error:
+        inbox.put_nowait(_SourceFailed(error))
+
+
+async def dispatch_merged(
+    sources: list[Callable[[], Awaitable[Any]]], dispatch: Callable[[Any], Awaitable[None]]
+) -> None:
+    """Dispatch what `sources` yield, one at a time, each source's in its own order.
+
+    Like Channels' `await_many_dispatch`, a source that fails ends the loop with
+    its exception, and the readers are cancelled when the loop ends.
+    """
+    inbox: asyncio.Queue = asyncio.Queue()
+    readers = [asyncio.ensure_future(_pump(source, inbox)) for source in sources]
+    try:
+        while True:
+            message = await inbox.get()
+            if type(message) is _SourceFailed:
+                raise message.error
+            await dispatch(message)
+    finally:
+        for reader in readers:
+            reader.cancel()
+        for reader in readers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
 
 
 class SignalingConsumer(AsyncWebsocketConsumer):
@@ -51,6 +98,20 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     worker = None
 
     # --- Connection lifecycle ----------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # Channels' AsyncConsumer.__call__, but merging the socket and the channel
+        # layer through one inbox fed by two long-lived readers. Channels'
+        # await_many_dispatch() pays, for every message, an asyncio.wait() over
+        # both sources and a new Task for the next read; on the forwarding path
+        # that is two dispatches per message (sender's frame, recipient's event).
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            await dispatch_merged([receive, self.channel_receive], self.dispatch)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch first runs close_old_connections() in a worker
@@ -263,27 +324,22 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             raise p.ClientError(
                 p.RATE_LIMITED, "Too many failed attempts to join; wait a while.", msg_id=msg_id
             )
-        room = await db_call(room_get_by_number)(number=number)
-        if room is None:
-            await limits.record_join_failure(user_id=self.user.pk)
-            raise p.ClientError(
-                p.ROOM_NOT_FOUND, "There is no room with that number.", msg_id=msg_id
-            )
         # Subscribe before joining so no peer.joined committed after ours is missed;
         # duplicates of peers already listed are dropped in peer_joined().
-        await self.channel_layer.group_add(room.group_name, self.channel_name)
+        group = Room.group_name_for(number)
+        await self.channel_layer.group_add(group, self.channel_name)
         try:
             result = await db_call(services.room_join)(
                 number=number, user=self.user, channel_name=self.channel_name, pin=pin
             )
         except p.ClientError as err:
-            await self.channel_layer.group_discard(room.group_name, self.channel_name)
-            if err.code == p.BAD_PIN:
+            await self.channel_layer.group_discard(group, self.channel_name)
+            if err.code in (p.ROOM_NOT_FOUND, p.BAD_PIN):
                 await limits.record_join_failure(user_id=self.user.pk)
             err.msg_id = msg_id
             raise
         except BaseException:
-            await self.channel_layer.group_discard(room.group_name, self.channel_name)
+            await self.channel_layer.group_discard(group, self.channel_name)
             raise
         await get_presence().renew([result.participant.peer_id], seconds=settings.PRESENCE_TTL)
         # Announce before answering: by the time the newcomer can act on
@@ -304,21 +360,23 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         # Taking the presence first means no sweeper can expire the peer under us.
         if not await get_presence().take(peer_id, seconds=settings.PRESENCE_TTL):
             return False
-        room = await db_call(room_get_by_number)(number=number)
-        if room is None:
-            return False
-        await self.channel_layer.group_add(room.group_name, self.channel_name)
-        result = await db_call(services.participant_resume)(
-            peer_id=peer_id, number=number, user=self.user, channel_name=self.channel_name
-        )
+        group = Room.group_name_for(number)
+        await self.channel_layer.group_add(group, self.channel_name)
+        try:
+            result = await db_call(services.participant_resume)(
+                peer_id=peer_id, number=number, user=self.user, channel_name=self.channel_name
+            )
+        except BaseException:
+            await self.channel_layer.group_discard(group, self.channel_name)
+            raise
         if result is None:
-            await self.channel_layer.group_discard(room.group_name, self.channel_name)
+            await self.channel_layer.group_discard(group, self.channel_name)
             return False
         room_id, peer_id = result.room.pk, result.participant.peer_id
         # Tell the room where the peer is now before telling the client, so an
         # offer the client provokes cannot go to the old socket.
         await self.channel_layer.group_send(
-            room.group_name,
+            group,
             events.peer_moved(room_id=room_id, peer_id=peer_id, channel=self.channel_name),
         )
         if result.previous_channel and result.previous_channel != self.channel_name:

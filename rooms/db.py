@@ -1,10 +1,40 @@
-"""Database work from async code (the consumer, the worker loops)."""
+"""Database work from async code (the consumer, the worker loops, the WebSocket login).
 
-from channels.db import database_sync_to_async
+Every call is self-contained (its own queries, its own transaction), so none
+needs Django's one thread for thread-sensitive code. On PostgreSQL they run on
+a fixed set of `DATABASE_THREADS` threads, so a burst of joins on one worker
+proceeds that many at a time instead of one by one; psycopg's pool (sized
+above the thread count in config/settings.py) lends each call a connection and
+Channels' wrapper hands it back when the call ends, even when the awaiting
+coroutine was cancelled meanwhile (the call itself runs to its end).
 
-# Thread-sensitive, as Channels defaults: every call runs on the worker's one
-# thread for synchronous code, with connections from psycopg's pool on
-# PostgreSQL. Running them on free pool threads (for parallel joins) was tried
-# and left pooled connections checked out when calls were cut short, until the
-# pool ran dry; see docs/benchmarks.md for what joins cost as it is.
-db_call = database_sync_to_async
+The threads live as long as the process: a thread that ended while holding
+Django's thread-local connection would leave it checked out of the pool, which
+is why a per-event-loop or throwaway executor is not used here.
+
+SQLite serializes writers anyway (and its shared-cache test databases fail a
+second writer instead of waiting), so there every call stays on the one
+thread-sensitive thread, as Channels does by default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from channels.db import DatabaseSyncToAsync
+from django.conf import settings
+
+THREADS: int = settings.DATABASE_THREADS
+
+_executor = (
+    ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="db") if THREADS > 1 else None
+)
+
+
+def db_call(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func` as a coroutine function that runs it on a database thread."""
+    if _executor is None:
+        return DatabaseSyncToAsync(func, thread_sensitive=True)
+    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_executor)

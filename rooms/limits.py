@@ -5,18 +5,19 @@
   flood is refused message by message with `rate-limited`, and a connection
   that keeps flooding runs out of strikes and is closed with 4429. Pure
   arithmetic on the connection's own state: it never slows another room.
-- Failed joins (unknown room numbers, wrong PINs) per user, counted in the
-  shared cache (Redis with several workers), so room numbers and PINs cannot
-  be enumerated by trying.
+- Failed joins (unknown room numbers, wrong PINs) per user, counted in Redis
+  (shared by the workers; the in-process cache without Redis), so room
+  numbers and PINs cannot be enumerated by trying.
 """
 
 from __future__ import annotations
 
 import time
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
+
+from rooms.redis_client import get_redis
 
 
 class TokenBucket:
@@ -49,27 +50,26 @@ def strike_bucket() -> TokenBucket:
 
 def _failure_key(user_id: int) -> str:
     window = int(time.time() // settings.JOIN_FAILURE_WINDOW)
-    return f"rooms:join-failures:{user_id}:{window}"
-
-
-def _join_failures(user_id: int) -> int:
-    return cache.get(_failure_key(user_id), 0)
-
-
-def _record_join_failure(user_id: int) -> int:
-    key = _failure_key(user_id)
-    cache.add(key, 0, timeout=settings.JOIN_FAILURE_WINDOW)
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=settings.JOIN_FAILURE_WINDOW)
-        return 1
+    return f"{settings.CHANNEL_LAYER_PREFIX}:join-failures:{user_id}:{window}"
 
 
 async def join_blocked(*, user_id: int) -> bool:
-    failures = await sync_to_async(_join_failures, thread_sensitive=False)(user_id)
+    key = _failure_key(user_id)
+    redis = get_redis()
+    # On the worker's own asyncio client: a join asks this every time, and a
+    # thread hop plus a connection per call showed in the join profile.
+    failures = cache.get(key, 0) if redis is None else int(await redis.get(key) or 0)
     return failures >= settings.JOIN_FAILURE_LIMIT
 
 
 async def record_join_failure(*, user_id: int) -> None:
-    await sync_to_async(_record_join_failure, thread_sensitive=False)(user_id)
+    key = _failure_key(user_id)
+    window = settings.JOIN_FAILURE_WINDOW
+    redis = get_redis()
+    if redis is None:
+        # One process, in-memory cache: nothing to race with between add and incr.
+        cache.add(key, 0, timeout=window)
+        cache.incr(key)
+        return
+    async with redis.pipeline(transaction=True) as pipe:
+        await pipe.incr(key).expire(key, window, nx=True).execute()

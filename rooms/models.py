@@ -69,8 +69,18 @@ class Room(models.Model):
 
     @property
     def group_name(self) -> str:
-        # The primary key, not the number: a closed room's number may be reused.
-        return f"room-{self.pk}"
+        return self.group_name_for(self.number)
+
+    @staticmethod
+    def group_name_for(number: str) -> str:
+        """The room's channel-layer group, known from the number alone.
+
+        A socket subscribes before its join is decided, without first looking
+        the room up. A closed room's number may be reused, so two rooms can
+        share a group over time; every event names its room's primary key and
+        consumers drop those of any room but their own.
+        """
+        return f"room-{number}"
 
     @property
     def is_open(self) -> bool:

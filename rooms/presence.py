@@ -24,6 +24,8 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from rooms.redis_client import get_redis
+
 logger = logging.getLogger(__name__)
 
 # Claim at most this many expired peers per sweep step; the rest wait a step.
@@ -98,11 +100,8 @@ class MemoryPresence:
 class RedisPresence:
     """Deadlines in one Redis sorted set (member = peer id, score = deadline)."""
 
-    def __init__(self, url: str, key: str) -> None:
-        # Blocking pool: a burst of joins waits for a connection instead of
-        # failing with "Too many connections".
-        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=32, timeout=10)
-        self.redis = aioredis.Redis(connection_pool=pool)
+    def __init__(self, redis: aioredis.Redis, key: str) -> None:
+        self.redis = redis
         self.key = key
         self.claim = self.redis.register_script(_CLAIM_SCRIPT)
         self.take_script = self.redis.register_script(_TAKE_SCRIPT)
@@ -146,8 +145,9 @@ def get_presence() -> PresenceStore:
     loop = asyncio.get_running_loop()
     store = _stores.get(loop)
     if store is None:
-        if settings.REDIS_URL:
-            store = RedisPresence(settings.REDIS_URL, f"{settings.CHANNEL_LAYER_PREFIX}:presence")
+        redis = get_redis()
+        if redis is not None:
+            store = RedisPresence(redis, f"{settings.CHANNEL_LAYER_PREFIX}:presence")
         else:
             store = MemoryPresence()
         _stores[loop] = store

@@ -22,7 +22,7 @@ from django.utils import timezone
 from rooms import events
 from rooms import protocol as p
 from rooms.models import CAPACITY_DEFAULT, ChatMessage, Participant, Room
-from rooms.selectors import peer_to_dict, room_chat_history, room_get_by_number, room_to_dict
+from rooms.selectors import peer_to_dict, room_chat_history, room_to_dict
 
 RESUME_SALT = "rooms.resume"
 NUMBER_ATTEMPTS = 20
@@ -97,15 +97,17 @@ def room_join(
     Capacity is checked and the participant created under a lock on the room
     row, so joins racing on different workers can never overfill it.
     """
-    found = room_get_by_number(number=number)
-    if found is None:
-        raise p.ClientError(p.ROOM_NOT_FOUND, "There is no room with that number.")
-    if not found.is_open:
-        raise p.ClientError(p.ROOM_CLOSED_CODE, "This room has been closed.")
     with transaction.atomic():
-        room = Room.objects.select_for_update().select_related("owner").get(pk=found.pk)
-        if not room.is_open:
-            raise p.ClientError(p.ROOM_CLOSED_CODE, "This room has been closed.")
+        room = (
+            Room.objects.select_for_update(of=("self",))
+            .select_related("owner")
+            .filter(number=number, closed_at__isnull=True)
+            .first()
+        )
+        if room is None:
+            if Room.objects.filter(number=number).exists():
+                raise p.ClientError(p.ROOM_CLOSED_CODE, "This room has been closed.")
+            raise p.ClientError(p.ROOM_NOT_FOUND, "There is no room with that number.")
         moderator = can_moderate(room=room, user=user)
         if room.locked and not moderator:
             raise p.ClientError(p.ROOM_LOCKED, "This room is locked; nobody new can join.")

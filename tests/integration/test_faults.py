@@ -35,12 +35,6 @@ def active_channels(stack, number: str) -> dict[str, str]:
     )
 
 
-def room_pk(stack, number: str) -> int:
-    return stack.sql("SELECT id FROM rooms_room WHERE number = %s AND closed_at IS NULL", number)[
-        0
-    ][0]
-
-
 async def exchange(sender, receiver, *, timeout: float = 10, settling: bool = False) -> None:
     """An offer and a candidate from `sender` reach `receiver`, marked with where they came from.
 
@@ -129,7 +123,7 @@ async def test_sigkill_worker_peers_time_out_or_resume(make_stack, ws_connect):
     ) == [("timeout",)]
     subscribed = set(r.pubsub_channels(f"{stack.prefix}*"))
     assert not subscribed & set(dead_channels.values()), subscribed
-    group = f"{stack.prefix}__group__room-{room_pk(stack, number)}"
+    group = f"{stack.prefix}__group__room-{number}"
     assert subscribed == {*live.values(), group}
 
 

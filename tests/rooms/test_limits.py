@@ -243,3 +243,29 @@ async def test_real_daphne_invalid_utf8_text_frame(worker):
         assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "pong", "re": "again"}
     finally:
         await ws.close()
+
+
+async def test_failed_joins_are_counted_in_redis_with_an_expiry(settings):
+    """With Redis, the failed-join counter lives there, per user, expiring with its window."""
+    import redis.asyncio as aioredis
+
+    from tests.integration.conftest import REDIS_URL
+
+    settings.REDIS_URL = REDIS_URL
+    settings.CHANNEL_LAYER_PREFIX = f"limits-{uuid.uuid4().hex[:8]}"
+    settings.JOIN_FAILURE_LIMIT, settings.JOIN_FAILURE_WINDOW = 3, 600
+    for _ in range(2):
+        await limits.record_join_failure(user_id=7)
+    assert not await limits.join_blocked(user_id=7)
+    await limits.record_join_failure(user_id=7)
+    assert await limits.join_blocked(user_id=7)
+    assert not await limits.join_blocked(user_id=8)
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = await client.keys(f"{settings.CHANNEL_LAYER_PREFIX}:join-failures:7:*")
+        assert len(keys) == 1
+        assert int(await client.get(keys[0])) == 3
+        assert 0 < await client.ttl(keys[0]) <= 600
+        await client.delete(*keys)
+    finally:
+        await client.aclose()

@@ -49,11 +49,11 @@ def test_number_is_unique_among_open_rooms_only(alice, bob):
 
 
 def test_room_properties(alice):
-    """A room shows its number in groups of three, its group name by pk, and its PIN state."""
+    """A room shows its number in groups of three, its group name by number, and its PIN state."""
     room = raw_room(alice, name="Standup")
     assert str(room) == "482 913 075 Standup"
     assert room.display_number == "482 913 075"
-    assert room.group_name == f"room-{room.pk}"
+    assert room.group_name == f"room-{room.number}"
     assert room.is_open and not room.has_pin
     assert room.check_pin(None) and room.check_pin("9999")
 

@@ -7,8 +7,9 @@ import re
 import orjson
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 
-from rooms import services
+from rooms import events, services
 from rooms.models import ChatMessage, Participant, Room
 from tests.rooms.helpers import db_participant, db_room, peer_obj, user_obj
 
@@ -674,6 +675,26 @@ async def test_room_closed(connect, make_room, alice, bob):
     assert await peer.join(room.number, id="x") == err(
         "room-closed", "This room has been closed.", "x"
     )
+
+
+@pytest.mark.postgres
+async def test_events_of_an_earlier_room_with_the_same_number_are_dropped(
+    connect, make_room, alice, bob
+):
+    """Rooms that share a number over time share a group; only the current room's events pass."""
+    old = await database_sync_to_async(make_room)(alice)
+    await close_room(old.number)
+    new = await database_sync_to_async(make_room)(alice)
+    await database_sync_to_async(Room.objects.filter(pk=new.pk).update)(number=old.number)
+    peer = await connect(bob)
+    assert (await peer.join(old.number))["room"]["number"] == old.number
+    layer = get_channel_layer()
+    group = Room.group_name_for(old.number)
+    await layer.group_send(group, events.broadcast(room_id=old.pk, message={"type": "chat"}))
+    await peer.expect_nothing()
+    line = {"type": "chat", "from": "x", "text": "hi"}
+    await layer.group_send(group, events.broadcast(room_id=new.pk, message=line))
+    assert await peer.recv() == line
 
 
 @pytest.mark.postgres

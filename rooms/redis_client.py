@@ -1,0 +1,29 @@
+"""The worker's asyncio Redis client, shared by presence and the join limits.
+
+Redis clients belong to one event loop, so there is one per loop. A blocking
+pool: a burst of joins waits for a connection instead of failing with "Too
+many connections".
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+_clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
+
+
+def get_redis() -> aioredis.Redis | None:
+    """The running loop's client of `REDIS_URL`; None when there is no Redis (one process)."""
+    if not settings.REDIS_URL:
+        return None
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, max_connections=32, timeout=10
+        )
+        client = _clients[loop] = aioredis.Redis(connection_pool=pool)
+    return client
