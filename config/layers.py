@@ -160,6 +160,17 @@ class BatchingLoopLayer(RedisPubSubLoopLayer):
 class BatchingPubSubChannelLayer(RedisPubSubChannelLayer):
     """`RedisPubSubChannelLayer` whose sends are pipelined and receives read in bulk."""
 
+    # The stock class reaches these through __getattr__, which builds a
+    # functools.partial on every call; they are the per-message ones.
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        await self._get_layer().send(channel, message)
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        return await self._get_layer().receive(channel)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        await self._get_layer().group_send(group, message)
+
     def _get_layer(self) -> BatchingLoopLayer:
         loop = asyncio.get_running_loop()
         try:
