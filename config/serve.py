@@ -9,6 +9,8 @@ benchmark) starts it this way, so the limits below hold everywhere:
 - The application may close sockets with 1012 (see patch_daphne).
 - WebSocket pings every 20 s, and a socket that does not answer within 30 s is
   closed, so a dead client is noticed and gets its resume grace period.
+- Writes to a client socket go out at once when nothing is queued for it
+  (see patch_twisted_writes).
 - `--proxy-headers` when BEHIND_PROXY is set: the client address comes from
   the proxy's X-Forwarded-For (only the proxy can reach the workers).
 Extra arguments are passed on to daphne.
@@ -72,9 +74,57 @@ def patch_daphne() -> None:
     WebSocketFactory.__init__ = factory_init
 
 
+def _env_off(name: str) -> bool:
+    return os.environ.get(name, "true").lower() in {"0", "false", "no", "off"}
+
+
+def patch_twisted_writes() -> bool:
+    """Send to a client socket at once when nothing is queued for it.
+
+    Twisted's TCP transport queues every write and sends it on the next pass of
+    the loop, when the socket is reported writable: per signaling message that
+    is a writer registered and removed again and a dispatch through Twisted's
+    logging and context wrappers. asyncio's own transports try the send first
+    and queue only what the socket does not take; this does the same. Anything
+    already queued keeps its order (the write then queues behind it), a full
+    socket buffer (EAGAIN) queues the rest, and any other error takes
+    Twisted's path, which reports the lost connection as before. TLS
+    connections are left alone (Caddy terminates TLS in front of the workers).
+    """
+    if _env_off("SERVER_DIRECT_WRITES"):
+        return False
+    from twisted.internet import tcp
+
+    queued_write = tcp.Connection.write
+
+    def write(self: tcp.Connection, data: bytes) -> None:
+        if (
+            data
+            and not self.TLS
+            and self.connected
+            and not self._writeDisconnected
+            and not self.dataBuffer
+            and not self._tempDataBuffer
+            and type(data) is bytes
+        ):
+            try:
+                sent = self.socket.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                sent = 0  # Twisted's path below finds the error and reports it.
+            if sent == len(data):
+                return
+            data = data[sent:]
+        queued_write(self, data)
+
+    tcp.Connection.write = write
+    return True
+
+
 def use_uvloop() -> bool:
     """Run Twisted's asyncio reactor on uvloop: the event loop is the hot path of every hop."""
-    if os.environ.get("SERVER_UVLOOP", "true").lower() in {"0", "false", "no", "off"}:
+    if _env_off("SERVER_UVLOOP"):
         return False
     import asyncio
 
@@ -89,6 +139,7 @@ def main() -> None:
     # Before daphne is imported: importing it installs the reactor on a new loop.
     use_uvloop()
     patch_daphne()
+    patch_twisted_writes()
     from daphne.cli import CommandLineInterface
 
     CommandLineInterface().run(daphne_args(sys.argv[1:]))

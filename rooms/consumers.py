@@ -44,6 +44,9 @@ MAX_INVALID_FRAMES = 20
 CLEAN_CLOSE_CODES = frozenset({1000, 1001})
 
 
+_HANDLER_NAMES: dict[str, str] = {}
+
+
 class _SourceFailed:
     __slots__ = ("error",)
 
@@ -119,7 +122,12 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         # that profiling showed costing a fifth of the worker's CPU. The few
         # handlers that use the database do so through database_sync_to_async,
         # which does that housekeeping around each call itself.
-        handler = getattr(self, get_handler_name(message), None)
+        kind = message["type"]
+        name = _HANDLER_NAMES.get(kind)
+        if name is None:
+            # Event types are the fixed set in rooms.events plus websocket.*.
+            name = _HANDLER_NAMES[kind] = get_handler_name(message)
+        handler = getattr(self, name, None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)

@@ -64,7 +64,9 @@ def room_create(
     name = (name or "").strip() or f"{owner.get_username()}'s room"
     room = Room(owner=owner, name=name[: p.NAME_MAX], capacity=capacity or CAPACITY_DEFAULT)
     room.set_pin(pin)
-    room.full_clean(exclude=["number"])
+    # Field validators cover the capacity range; the number constraints are the
+    # save loop's below (validating them here would cost queries per room).
+    room.full_clean(exclude=["number"], validate_constraints=False)
     for _ in range(NUMBER_ATTEMPTS):
         room.number = _new_room_number()
         try:
