@@ -100,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="SYSTEM", help="py-spy both workers of SYSTEM")
     parser.add_argument("--profile-rate", type=int, default=1000, help="msgs/s while profiling")
     parser.add_argument("--profile-workload", choices=["forward", "join"], default="forward")
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="sample only the thread holding the GIL (Python CPU, not threads waiting on I/O)",
+    )
     args = parser.parse_args(argv)
     mode = args.mode or "quick"
 
@@ -146,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             10.0,
             args.profile_workload,
             args.out / f"profile-{stamp}",
+            gil=args.profile_gil,
         )
         return 0
     load_at_start = os.getloadavg()

@@ -45,7 +45,14 @@ def _top(paths: list[Path], n: int = 25) -> str:
 
 
 def profile(
-    system: System, plan: Plan, rate: int, duration: float, workload: str, outdir: Path
+    system: System,
+    plan: Plan,
+    rate: int,
+    duration: float,
+    workload: str,
+    outdir: Path,
+    *,
+    gil: bool = False,
 ) -> Path:
     if shutil.which("py-spy") is None and not (Path(sys.executable).parent / "py-spy").exists():
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "py-spy"], check=True)
@@ -74,6 +81,7 @@ def profile(
                     "--format",
                     "raw",
                     "--nonblocking",
+                    *(["--gil"] if gil else []),
                     "--output",
                     str(path),
                 ],

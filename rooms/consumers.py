@@ -147,6 +147,13 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.worker = get_worker()
         self.worker.add(self)
 
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        # Channels' version ends with aclose_old_connections(): a hop to the
+        # thread-sensitive thread on every disconnect. Database work here runs
+        # through db_call, which closes stale connections around each call.
+        await self.disconnect(message["code"])
+        raise StopConsumer()
+
     async def disconnect(self, code: int) -> None:
         if self.worker is not None:
             self.worker.discard(self)
@@ -227,10 +234,34 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     async def on_create(self, msg: dict[str, Any], msg_id: str | None) -> None:
         self.ensure_not_in_room(msg_id)
-        room = await db_call(services.room_create)(
-            owner=self.user, name=msg["name"], capacity=msg["capacity"], pin=msg["pin"]
-        )
-        await self.enter_room(number=room.number, pin=msg["pin"], msg_id=msg_id, created=True)
+        for _ in range(services.NUMBER_ATTEMPTS):
+            # Subscribed before the room exists: whoever joins once it is
+            # committed is heard (the same order as in enter_room).
+            number = services.new_room_number()
+            group = Room.group_name_for(number)
+            await self.channel_layer.group_add(group, self.channel_name)
+            try:
+                result = await db_call(services.room_create_and_join)(
+                    number=number,
+                    owner=self.user,
+                    channel_name=self.channel_name,
+                    name=msg["name"],
+                    capacity=msg["capacity"],
+                    pin=msg["pin"],
+                )
+            except BaseException:
+                await self.channel_layer.group_discard(group, self.channel_name)
+                raise
+            if result is not None:
+                break
+            await self.channel_layer.group_discard(group, self.channel_name)  # number taken
+        else:
+            raise p.ClientError(
+                p.SERVER_BUSY, "Could not find a free room number; try again.", msg_id=msg_id
+            )
+        # Nobody to announce to: anyone joining from now on finds the owner in
+        # the database.
+        await self.entered(result, msg_id=msg_id, created=True, resumed=None, announce=False)
 
     async def on_join(self, msg: dict[str, Any], msg_id: str | None) -> None:
         self.ensure_not_in_room(msg_id)
@@ -244,7 +275,6 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             number=msg["room"],
             pin=msg["pin"],
             msg_id=msg_id,
-            created=False,
             resumed=False if msg["resume"] is not None else None,
         )
 
@@ -325,10 +355,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         number: str,
         pin: str | None,
         msg_id: str | None,
-        created: bool,
         resumed: bool | None = None,
     ) -> None:
-        if not created and await limits.join_blocked(user_id=self.user.pk):
+        if await limits.join_blocked(user_id=self.user.pk):
             raise p.ClientError(
                 p.RATE_LIMITED, "Too many failed attempts to join; wait a while.", msg_id=msg_id
             )
@@ -349,15 +378,27 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         except BaseException:
             await self.channel_layer.group_discard(group, self.channel_name)
             raise
+        await self.entered(result, msg_id=msg_id, created=False, resumed=resumed, announce=True)
+
+    async def entered(
+        self,
+        result: services.JoinResult,
+        *,
+        msg_id: str | None,
+        created: bool,
+        resumed: bool | None,
+        announce: bool,
+    ) -> None:
         await get_presence().renew([result.participant.peer_id], seconds=settings.PRESENCE_TTL)
-        # Announce before answering: by the time the newcomer can act on
-        # `joined`, the others' workers have been told where it is.
-        await self.channel_layer.group_send(
-            result.room.group_name,
-            events.peer_joined(
-                room_id=result.room.pk, peer=result.peer_dict, channel=self.channel_name
-            ),
-        )
+        if announce:
+            # Before answering: by the time the newcomer can act on `joined`,
+            # the others' workers have been told where it is.
+            await self.channel_layer.group_send(
+                result.room.group_name,
+                events.peer_joined(
+                    room_id=result.room.pk, peer=result.peer_dict, channel=self.channel_name
+                ),
+            )
         await self.settle(result, msg_id=msg_id, created=created, resumed=resumed)
 
     async def resume(self, *, number: str, token: str, msg_id: str | None) -> bool:

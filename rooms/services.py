@@ -48,10 +48,23 @@ def can_moderate(*, room: Room, user: AbstractBaseUser) -> bool:
     return user.pk == room.owner_id or bool(getattr(user, "is_staff", False))
 
 
-def _new_room_number() -> str:
+def new_room_number() -> str:
     # Uniform over all 9-digit numbers without a leading zero: nothing about one
     # room's number tells anything about another's.
     return str(100_000_000 + secrets.randbelow(900_000_000))
+
+
+def _new_room(
+    *, owner: AbstractBaseUser, name: str | None, capacity: int | None, pin: str | None
+) -> Room:
+    """A validated, unsaved room without a number."""
+    name = (name or "").strip() or f"{owner.get_username()}'s room"
+    room = Room(owner=owner, name=name[: p.NAME_MAX], capacity=capacity or CAPACITY_DEFAULT)
+    room.set_pin(pin)
+    # Field validators cover the capacity range; the number constraints are the
+    # save's (validating them here would cost queries per room).
+    room.full_clean(exclude=["number"], validate_constraints=False)
+    return room
 
 
 def room_create(
@@ -61,14 +74,9 @@ def room_create(
     capacity: int | None = None,
     pin: str | None = None,
 ) -> Room:
-    name = (name or "").strip() or f"{owner.get_username()}'s room"
-    room = Room(owner=owner, name=name[: p.NAME_MAX], capacity=capacity or CAPACITY_DEFAULT)
-    room.set_pin(pin)
-    # Field validators cover the capacity range; the number constraints are the
-    # save loop's below (validating them here would cost queries per room).
-    room.full_clean(exclude=["number"], validate_constraints=False)
+    room = _new_room(owner=owner, name=name, capacity=capacity, pin=pin)
     for _ in range(NUMBER_ATTEMPTS):
-        room.number = _new_room_number()
+        room.number = new_room_number()
         try:
             with transaction.atomic():
                 room.save()
@@ -77,6 +85,35 @@ def room_create(
             continue
         return room
     raise p.ClientError(p.SERVER_BUSY, "Could not find a free room number; try again.")
+
+
+def room_create_and_join(
+    *,
+    number: str,
+    owner: AbstractBaseUser,
+    channel_name: str,
+    name: str | None = None,
+    capacity: int | None = None,
+    pin: str | None = None,
+) -> JoinResult | None:
+    """Open room `number` with its owner already in it; None when the number is taken.
+
+    One transaction: nobody can see the room before its owner is in it, and
+    none of a join's checks (lock, PIN, capacity, chat history) has anything to
+    look at yet. The caller picks the number so that it can subscribe to the
+    room's group before anyone else can join.
+    """
+    room = _new_room(owner=owner, name=name, capacity=capacity, pin=pin)
+    room.number = number
+    try:
+        with transaction.atomic():
+            room.save()
+            participant = Participant.objects.create(
+                room=room, user=owner, peer_id=secrets.token_urlsafe(12), channel_name=channel_name
+            )
+    except IntegrityError:
+        return None
+    return _join_result(room=room, participant=participant, present=[], user=owner, history=[])
 
 
 def _resume_token(*, participant: Participant) -> str:
@@ -133,6 +170,7 @@ def _join_result(
     present: list[Participant],
     user: AbstractBaseUser,
     previous_channel: str | None = None,
+    history: list[dict[str, Any]] | None = None,
 ) -> JoinResult:
     return JoinResult(
         room=room,
@@ -142,7 +180,7 @@ def _join_result(
         peer_dict=peer_to_dict(participant),
         resume_token=_resume_token(participant=participant),
         is_moderator=can_moderate(room=room, user=user),
-        history=room_chat_history(room=room),
+        history=room_chat_history(room=room) if history is None else history,
         previous_channel=previous_channel,
     )
 

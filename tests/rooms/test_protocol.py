@@ -144,6 +144,48 @@ async def test_room_numbers_are_nine_digits_without_leading_zero(connect, alice)
 
 
 @pytest.mark.postgres
+async def test_create_draws_again_when_the_number_is_taken(connect, alice, bob, monkeypatch):
+    """A drawn number that an open room holds is passed over: no trace in that room."""
+    a = await connect(alice)
+    await a.create()
+    drawn = iter([a.room["number"], a.room["number"], "987654321"])
+    monkeypatch.setattr(services, "new_room_number", lambda: next(drawn))
+    b = await connect(bob)
+    answer = await b.create()
+    assert answer["room"]["number"] == "987654321"
+    assert answer["created"] is True and answer["peers"] == []
+    assert answer["room"]["owner"] == {"id": bob.pk, "username": "bob"}
+    await a.expect_nothing()
+    assert await database_sync_to_async(
+        lambda: set(
+            Participant.objects.filter(left_at__isnull=True).values_list(
+                "room__number", "user__username"
+            )
+        )
+    )() == {("987654321", "bob"), (a.room["number"], "alice")}
+    # b hears its own room only, a its own.
+    c = await connect(alice)
+    await c.join("987654321")
+    assert (await b.recv())["type"] == "peer-joined"
+    await a.expect_nothing()
+
+
+@pytest.mark.postgres
+async def test_create_gives_up_with_server_busy_when_no_number_is_free(connect, alice, bob):
+    """Every draw taken (a full number space): server-busy, and the socket stays usable."""
+    a = await connect(alice)
+    await a.create()
+    b = await connect(bob)
+    taken = a.room["number"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(services, "new_room_number", lambda: taken)
+        answer = await b.request({"type": "create", "id": "c9"})
+    assert answer == err("server-busy", "Could not find a free room number; try again.", re="c9")
+    assert (await b.create())["created"] is True
+    await a.expect_nothing()
+
+
+@pytest.mark.postgres
 async def test_join_answers_joined_and_others_get_peer_joined(connect, alice, bob):
     """join: the newcomer gets joined (created false, the peer present); the owner, peer-joined."""
     a = await connect(alice)

@@ -85,6 +85,64 @@ def test_room_create_validates_capacity(alice):
     assert not Room.objects.exists()
 
 
+# --- room_create_and_join -------------------------------------------------------------------
+
+
+def test_room_create_and_join_opens_the_room_with_its_owner_in_it(alice, bob):
+    """One call: the room with the asked number, the owner present, nothing else to tell."""
+    result = services.room_create_and_join(
+        number="123456789", owner=alice, channel_name="test!alice", name="Board", pin="8642"
+    )
+    assert result is not None
+    room = Room.objects.get(number="123456789")
+    assert (room.name, room.owner, room.is_open, room.check_pin("8642")) == (
+        "Board",
+        alice,
+        True,
+        True,
+    )
+    assert result.room == room and result.is_moderator
+    assert result.peers == [] and result.history == []
+    assert result.room_dict["participants"] == 1 and result.room_dict["hasPin"] is True
+    active = Participant.objects.get(room=room, left_at__isnull=True)
+    assert (active.user, active.peer_id, active.channel_name) == (
+        alice,
+        result.participant.peer_id,
+        "test!alice",
+    )
+    assert result.peer_dict == selectors.peer_to_dict(active)
+    assert services.resume_token_peer(token=result.resume_token, user=alice) == active.peer_id
+    # The next one in finds the owner there.
+    second = join(room, bob, pin="8642")
+    assert [peer for peer, _ in second.peers] == [result.peer_dict]
+
+
+def test_room_create_and_join_refuses_a_number_in_use_and_leaves_nothing(alice, bob):
+    """A number an open room holds gives None; neither room nor participant is left behind."""
+    taken = services.room_create_and_join(number="555555555", owner=alice, channel_name="a!1")
+    assert taken is not None
+    assert services.room_create_and_join(number="555555555", owner=bob, channel_name="b!1") is None
+    assert list(Room.objects.values_list("owner__username", flat=True)) == ["alice"]
+    assert not Participant.objects.filter(user=bob).exists()
+
+
+def test_room_create_and_join_reuses_the_number_of_a_closed_room(alice):
+    """Numbers come back once their room is closed, as with room_create."""
+    first = services.room_create_and_join(number="444444444", owner=alice, channel_name="a!1")
+    services.room_close(room=first.room, reason="owner")
+    again = services.room_create_and_join(number="444444444", owner=alice, channel_name="a!2")
+    assert again is not None and again.room.pk != first.room.pk
+    assert Room.objects.filter(number="444444444", closed_at__isnull=True).get() == again.room
+
+
+def test_room_create_and_join_validates_before_touching_the_database(alice):
+    with pytest.raises(ValidationError):
+        services.room_create_and_join(
+            number="333333333", owner=alice, channel_name="a!1", capacity=13
+        )
+    assert not Room.objects.exists() and not Participant.objects.exists()
+
+
 # --- room_join ------------------------------------------------------------------------------
 
 
