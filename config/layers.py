@@ -17,6 +17,13 @@ history") showed where a worker's time went:
   directly and leaves redis-py's path for what needs it: subscription
   replies and reconnecting.
 
+- Delivering: a message for a socket went into its channel's queue, from
+  which a task of the consumer's took it and put it into the consumer's own
+  inbox. `new_channel_into(queue)` makes a channel whose messages go straight
+  into a queue the consumer already reads (the server's queue for the socket):
+  one queue and one task wake-up less per message, and per socket one queue
+  and one task less held in memory. `delete_channel()` ends it.
+
 Everything else (channel and group bookkeeping, the serializer, flush, the
 loop-per-layer handling) is channels_redis' own, so the semantics are its.
 """
@@ -27,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import uuid
 from typing import Any
 
 from channels_redis.pubsub import (
@@ -145,6 +153,33 @@ class BatchingShardConnection(RedisSingleShardConnection):
                 queue.put_nowait(data)
 
 
+class _Sink:
+    """Stands where a channel's queue would: delivers into the consumer's own queue.
+
+    The reader calls `put_nowait` with the raw message, as it would on a
+    channel's queue; this decodes it there and then. A message that does not
+    decode is logged and dropped, so it cannot stall the reader that every
+    socket of the worker shares.
+    """
+
+    __slots__ = ("channel", "deserialize", "queue")
+
+    def __init__(self, channel: str, queue: asyncio.Queue, deserialize: Any) -> None:
+        self.channel = channel
+        self.queue = queue
+        self.deserialize = deserialize
+
+    def put_nowait(self, data: bytes) -> None:
+        try:
+            message = self.deserialize(data)
+        except Exception:
+            logger.exception(
+                "channel layer: dropped a message for %s that did not decode", self.channel
+            )
+            return
+        self.queue.put_nowait(message)
+
+
 def _as_exception(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncio.CancelledError):
         return ConnectionError("channel layer closed")
@@ -170,6 +205,28 @@ class BatchingPubSubChannelLayer(RedisPubSubChannelLayer):
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         await self._get_layer().group_send(group, message)
+
+    async def new_channel_into(self, queue: asyncio.Queue, prefix: str = "specific.") -> str:
+        """A new channel whose messages are put, decoded, into `queue`.
+
+        For a consumer that already waits on a queue of its own: it reads the
+        channel's messages there, in arrival order, instead of calling
+        `receive()`. Groups work as for any channel. End it with
+        `delete_channel()`.
+        """
+        layer = self._get_layer()
+        channel = f"{layer.prefix}{prefix}{uuid.uuid4().hex}"
+        layer.channels[channel] = _Sink(channel, queue, self.deserialize)
+        await layer._get_shard(channel).subscribe(channel)
+        return channel
+
+    async def delete_channel(self, channel: str) -> None:
+        """Stop delivering `channel` and unsubscribe it (what a cancelled receive() does)."""
+        layer = self._get_layer()
+        # Out of the table first: nothing more is delivered even if the
+        # unsubscribe below is cut short.
+        if layer.channels.pop(channel, None) is not None:
+            await layer._get_shard(channel).unsubscribe(channel)
 
     def _get_layer(self) -> BatchingLoopLayer:
         loop = asyncio.get_running_loop()

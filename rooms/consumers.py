@@ -103,16 +103,36 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     # --- Connection lifecycle ----------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        # Channels' AsyncConsumer.__call__, but merging the socket and the channel
-        # layer through one inbox fed by two long-lived readers. Channels'
-        # await_many_dispatch() pays, for every message, an asyncio.wait() over
-        # both sources and a new Task for the next read; on the forwarding path
-        # that is two dispatches per message (sender's frame, recipient's event).
+        # Channels' AsyncConsumer.__call__, but with the socket and the channel
+        # layer read from one queue. Channels' await_many_dispatch() pays, for
+        # every message, an asyncio.wait() over both sources and a new Task for
+        # the next read; on the forwarding path that is two dispatches per
+        # message (sender's frame, recipient's event). Other layers (the
+        # in-memory one) get one inbox fed by two long-lived readers.
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        inbox = getattr(receive, "__self__", None)
+        if (
+            type(inbox) is asyncio.Queue
+            and getattr(receive, "__func__", None) is asyncio.Queue.get
+            and hasattr(self.channel_layer, "new_channel_into")
+        ):
+            # The server hands each socket's frames to the application through
+            # an asyncio.Queue (daphne, and Channels' test communicator): the
+            # layer (config/layers.py) delivers this consumer's events into the
+            # same queue, so everything arrives in one place with no task or
+            # queue in between.
+            self.channel_name = await self.channel_layer.new_channel_into(inbox)
+            try:
+                with contextlib.suppress(StopConsumer):
+                    while True:
+                        await self.dispatch(await receive())
+            finally:
+                await self.channel_layer.delete_channel(self.channel_name)
+            return
         self.channel_name = await self.channel_layer.new_channel()
         self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-        self.base_send = send
         with contextlib.suppress(StopConsumer):
             await dispatch_merged([receive, self.channel_receive], self.dispatch)
 

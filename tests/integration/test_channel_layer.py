@@ -140,3 +140,68 @@ async def test_flush_makes_the_layer_like_new(workers):
     await a.send(second, {"type": "again"})
     assert (await receive_n(b, second, 1))[0]["type"] == "again"
     assert first != second
+
+
+async def queue_n(queue: asyncio.Queue, n: int, timeout: float = 10) -> list[dict]:
+    async def collect():
+        return [await queue.get() for _ in range(n)]
+
+    return await asyncio.wait_for(collect(), timeout)
+
+
+async def numsub(layer, name: str) -> int:
+    shard = layer._get_layer()._shards[0]
+    [(_, count)] = await shard._redis.pubsub_numsub(name)
+    return count
+
+
+async def test_channel_into_a_queue_gets_its_own_and_its_groups_messages_in_order(workers):
+    """new_channel_into(): direct sends and group sends land decoded in the queue, in order."""
+    a, b = workers
+    inbox: asyncio.Queue = asyncio.Queue()
+    inbox.put_nowait({"type": "websocket.receive", "text": "already there"})
+    channel = await b.new_channel_into(inbox)
+    await b.group_add("room.3", channel)
+    for i in range(100):
+        if i % 10 == 0:
+            await a.group_send("room.3", {"type": "group", "n": i})
+        else:
+            await a.send(channel, {"type": "direct", "n": i, "text": "x" * 5000})
+    received = await queue_n(inbox, 101)
+    assert received[0] == {"type": "websocket.receive", "text": "already there"}
+    assert [(m["type"], m["n"]) for m in received[1:]] == [
+        ("group" if i % 10 == 0 else "direct", i) for i in range(100)
+    ]
+    assert received[1 + 7]["text"] == "x" * 5000
+    assert await numsub(b, channel) == 1
+
+
+async def test_deleted_channel_delivers_nothing_more_and_is_unsubscribed(workers):
+    """delete_channel(): no more deliveries, and Redis no longer holds the subscription."""
+    a, b = workers
+    inbox: asyncio.Queue = asyncio.Queue()
+    channel = await b.new_channel_into(inbox)
+    await a.send(channel, {"type": "before"})
+    assert [m["type"] for m in await queue_n(inbox, 1)] == ["before"]
+    await b.delete_channel(channel)
+    await b.delete_channel(channel)  # twice is harmless
+    await a.send(channel, {"type": "after"})
+    await asyncio.sleep(0.3)
+    assert inbox.empty()
+    assert channel not in b._get_layer().channels
+    assert await numsub(b, channel) == 0
+
+
+async def test_a_message_that_does_not_decode_is_dropped_without_stalling_the_reader(
+    workers, caplog
+):
+    """Garbage published to a channel is logged and dropped; the next message arrives at once."""
+    a, b = workers
+    inbox: asyncio.Queue = asyncio.Queue()
+    channel = await b.new_channel_into(inbox)
+    await a._get_layer()._shards[0].publish(channel, b"\xc1 not msgpack")
+    await a.send(channel, {"type": "fine"})
+    started = asyncio.get_running_loop().time()
+    assert [m["type"] for m in await queue_n(inbox, 1)] == ["fine"]
+    assert asyncio.get_running_loop().time() - started < 0.5
+    assert "did not decode" in caplog.text

@@ -1,0 +1,73 @@
+"""The consumer on the product's Redis layer (config/layers.py), in process.
+
+With that layer the consumer reads its channel's events from the queue its
+socket's frames arrive in (`new_channel_into`); these tests check that path
+end to end and that a closed socket leaves no channel behind, in the layer or
+in Redis.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from config.layers import BatchingPubSubChannelLayer, _Sink
+from rooms.models import Participant
+from tests.integration.conftest import REDIS_URL
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SDP = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+
+@pytest.fixture
+def redis_layer(settings):
+    prefix = f"consumer-test-{uuid.uuid4().hex[:8]}"
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "config.layers.BatchingPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": prefix},
+        }
+    }
+    layer = get_channel_layer()
+    assert isinstance(layer, BatchingPubSubChannelLayer)
+    return layer
+
+
+@database_sync_to_async
+def channel_of(peer_id: str) -> str:
+    return Participant.objects.get(peer_id=peer_id).channel_name
+
+
+async def subscribers(layer: BatchingPubSubChannelLayer, name: str) -> int:
+    [(_, count)] = await layer._get_layer()._shards[0]._redis.pubsub_numsub(name)
+    return count
+
+
+async def test_events_reach_the_consumer_through_its_socket_queue(redis_layer, connect, alice, bob):
+    """Joins, forwards and leaves work; each socket's channel delivers into its own queue."""
+    a, b = await connect(alice), await connect(bob)
+    await a.create()
+    answer = await b.join(a.room["number"])
+    assert (await a.recv())["type"] == "peer-joined"
+    channels = {peer.peer_id: await channel_of(peer.peer_id) for peer in (a, b)}
+    table = redis_layer._get_layer().channels
+    assert all(type(table[channel]) is _Sink for channel in channels.values())
+    assert [await subscribers(redis_layer, channel) for channel in channels.values()] == [1, 1]
+
+    await b.send({"type": "offer", "to": a.peer_id, "sdp": SDP, "id": "o1"})
+    assert await a.recv() == {"type": "offer", "from": b.peer_id, "to": a.peer_id, "sdp": SDP}
+    await a.send({"type": "answer", "to": answer["peerId"], "sdp": SDP})
+    assert await b.recv() == {"type": "answer", "from": a.peer_id, "to": b.peer_id, "sdp": SDP}
+
+    await b.close()
+    assert await a.recv() == {"type": "peer-left", "peerId": b.peer_id, "reason": "disconnected"}
+    assert channels[b.peer_id] not in table
+    assert await subscribers(redis_layer, channels[b.peer_id]) == 0
+    await a.close()
+    assert table == {}
+    assert await subscribers(redis_layer, channels[a.peer_id]) == 0
+    await redis_layer.flush()
