@@ -10,7 +10,7 @@ import pytest
 import redis.exceptions
 
 from config.layers import BatchingPubSubChannelLayer
-from tests.integration.conftest import REDIS_URL
+from tests.integration.conftest import REDIS_URL, layer_subscribers
 
 pytestmark = pytest.mark.slow
 
@@ -149,12 +149,6 @@ async def queue_n(queue: asyncio.Queue, n: int, timeout: float = 10) -> list[dic
     return await asyncio.wait_for(collect(), timeout)
 
 
-async def numsub(layer, name: str) -> int:
-    shard = layer._get_layer()._shards[0]
-    [(_, count)] = await shard._redis.pubsub_numsub(name)
-    return count
-
-
 async def test_channel_into_a_queue_gets_its_own_and_its_groups_messages_in_order(workers):
     """new_channel_into(): direct sends and group sends land decoded in the queue, in order."""
     a, b = workers
@@ -173,7 +167,7 @@ async def test_channel_into_a_queue_gets_its_own_and_its_groups_messages_in_orde
         ("group" if i % 10 == 0 else "direct", i) for i in range(100)
     ]
     assert received[1 + 7]["text"] == "x" * 5000
-    assert await numsub(b, channel) == 1
+    assert await layer_subscribers(b, channel, expect=1) == 1
 
 
 async def test_deleted_channel_delivers_nothing_more_and_is_unsubscribed(workers):
@@ -189,7 +183,7 @@ async def test_deleted_channel_delivers_nothing_more_and_is_unsubscribed(workers
     await asyncio.sleep(0.3)
     assert inbox.empty()
     assert channel not in b._get_layer().channels
-    assert await numsub(b, channel) == 0
+    assert await layer_subscribers(b, channel, expect=0) == 0
 
 
 async def test_a_message_that_does_not_decode_is_dropped_without_stalling_the_reader(

@@ -16,7 +16,7 @@ from channels.layers import get_channel_layer
 
 from config.layers import BatchingPubSubChannelLayer, _Sink
 from rooms.models import Participant
-from tests.integration.conftest import REDIS_URL
+from tests.integration.conftest import REDIS_URL, layer_subscribers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,11 +42,6 @@ def channel_of(peer_id: str) -> str:
     return Participant.objects.get(peer_id=peer_id).channel_name
 
 
-async def subscribers(layer: BatchingPubSubChannelLayer, name: str) -> int:
-    [(_, count)] = await layer._get_layer()._shards[0]._redis.pubsub_numsub(name)
-    return count
-
-
 async def test_events_reach_the_consumer_through_its_socket_queue(redis_layer, connect, alice, bob):
     """Joins, forwards and leaves work; each socket's channel delivers into its own queue."""
     a, b = await connect(alice), await connect(bob)
@@ -56,7 +51,8 @@ async def test_events_reach_the_consumer_through_its_socket_queue(redis_layer, c
     channels = {peer.peer_id: await channel_of(peer.peer_id) for peer in (a, b)}
     table = redis_layer._get_layer().channels
     assert all(type(table[channel]) is _Sink for channel in channels.values())
-    assert [await subscribers(redis_layer, channel) for channel in channels.values()] == [1, 1]
+    for channel in channels.values():
+        assert await layer_subscribers(redis_layer, channel, expect=1) == 1
 
     await b.send({"type": "offer", "to": a.peer_id, "sdp": SDP, "id": "o1"})
     assert await a.recv() == {"type": "offer", "from": b.peer_id, "to": a.peer_id, "sdp": SDP}
@@ -66,8 +62,8 @@ async def test_events_reach_the_consumer_through_its_socket_queue(redis_layer, c
     await b.close()
     assert await a.recv() == {"type": "peer-left", "peerId": b.peer_id, "reason": "disconnected"}
     assert channels[b.peer_id] not in table
-    assert await subscribers(redis_layer, channels[b.peer_id]) == 0
+    assert await layer_subscribers(redis_layer, channels[b.peer_id], expect=0) == 0
     await a.close()
     assert table == {}
-    assert await subscribers(redis_layer, channels[a.peer_id]) == 0
+    assert await layer_subscribers(redis_layer, channels[a.peer_id], expect=0) == 0
     await redis_layer.flush()
