@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import uuid
 from typing import Any
 
 from channels_redis.pubsub import (
@@ -215,9 +214,9 @@ class BatchingPubSubChannelLayer(RedisPubSubChannelLayer):
         `delete_channel()`.
         """
         layer = self._get_layer()
-        channel = f"{layer.prefix}{prefix}{uuid.uuid4().hex}"
+        channel = await layer.new_channel(prefix)
+        # Nobody knows the name yet, so nothing can have gone to the stock queue.
         layer.channels[channel] = _Sink(channel, queue, self.deserialize)
-        await layer._get_shard(channel).subscribe(channel)
         return channel
 
     async def delete_channel(self, channel: str) -> None:

@@ -255,33 +255,24 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def on_create(self, msg: dict[str, Any], msg_id: str | None) -> None:
         self.ensure_not_in_room(msg_id)
         for _ in range(services.NUMBER_ATTEMPTS):
-            # Subscribed before the room exists: whoever joins once it is
-            # committed is heard (the same order as in enter_room).
             number = services.new_room_number()
-            group = Room.group_name_for(number)
-            await self.channel_layer.group_add(group, self.channel_name)
-            try:
-                result = await db_call(services.room_create_and_join)(
-                    number=number,
-                    owner=self.user,
-                    channel_name=self.channel_name,
-                    name=msg["name"],
-                    capacity=msg["capacity"],
-                    pin=msg["pin"],
-                )
-            except BaseException:
-                await self.channel_layer.group_discard(group, self.channel_name)
-                raise
+            result = await self.subscribed_call(
+                number,
+                services.room_create_and_join,
+                number=number,
+                owner=self.user,
+                channel_name=self.channel_name,
+                name=msg["name"],
+                capacity=msg["capacity"],
+                pin=msg["pin"],
+            )
             if result is not None:
                 break
-            await self.channel_layer.group_discard(group, self.channel_name)  # number taken
         else:
             raise p.ClientError(
                 p.SERVER_BUSY, "Could not find a free room number; try again.", msg_id=msg_id
             )
-        # Nobody to announce to: anyone joining from now on finds the owner in
-        # the database.
-        await self.entered(result, msg_id=msg_id, created=True, resumed=None, announce=False)
+        await self.entered(result, msg_id=msg_id, created=True, resumed=None)
 
     async def on_join(self, msg: dict[str, Any], msg_id: str | None) -> None:
         self.ensure_not_in_room(msg_id)
@@ -381,24 +372,42 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             raise p.ClientError(
                 p.RATE_LIMITED, "Too many failed attempts to join; wait a while.", msg_id=msg_id
             )
-        # Subscribe before joining so no peer.joined committed after ours is missed;
-        # duplicates of peers already listed are dropped in peer_joined().
-        group = Room.group_name_for(number)
-        await self.channel_layer.group_add(group, self.channel_name)
         try:
-            result = await db_call(services.room_join)(
-                number=number, user=self.user, channel_name=self.channel_name, pin=pin
+            result = await self.subscribed_call(
+                number,
+                services.room_join,
+                number=number,
+                user=self.user,
+                channel_name=self.channel_name,
+                pin=pin,
             )
         except p.ClientError as err:
-            await self.channel_layer.group_discard(group, self.channel_name)
             if err.code in (p.ROOM_NOT_FOUND, p.BAD_PIN):
                 await limits.record_join_failure(user_id=self.user.pk)
             err.msg_id = msg_id
             raise
+        await self.entered(result, msg_id=msg_id, created=False, resumed=resumed)
+
+    async def subscribed_call(
+        self, room_number: str, call: Callable[..., Any], /, **kwargs: Any
+    ) -> Any | None:
+        """Subscribe to room `room_number`'s group, then run `call` on a database thread.
+
+        Subscribing first means no `peer.joined` committed after ours is missed
+        (duplicates of peers already listed are dropped in peer_joined()). The
+        subscription stays only if `call` admitted us: not when it raises or
+        returns None.
+        """
+        group = Room.group_name_for(room_number)
+        await self.channel_layer.group_add(group, self.channel_name)
+        try:
+            result = await db_call(call)(**kwargs)
         except BaseException:
             await self.channel_layer.group_discard(group, self.channel_name)
             raise
-        await self.entered(result, msg_id=msg_id, created=False, resumed=resumed, announce=True)
+        if result is None:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        return result
 
     async def entered(
         self,
@@ -407,10 +416,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         msg_id: str | None,
         created: bool,
         resumed: bool | None,
-        announce: bool,
     ) -> None:
         await get_presence().renew([result.participant.peer_id], seconds=settings.PRESENCE_TTL)
-        if announce:
+        # A room just created has nobody to tell: whoever joins it later finds
+        # its owner in the database.
+        if not created:
             # Before answering: by the time the newcomer can act on `joined`,
             # the others' workers have been told where it is.
             await self.channel_layer.group_send(
@@ -429,23 +439,21 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         # Taking the presence first means no sweeper can expire the peer under us.
         if not await get_presence().take(peer_id, seconds=settings.PRESENCE_TTL):
             return False
-        group = Room.group_name_for(number)
-        await self.channel_layer.group_add(group, self.channel_name)
-        try:
-            result = await db_call(services.participant_resume)(
-                peer_id=peer_id, number=number, user=self.user, channel_name=self.channel_name
-            )
-        except BaseException:
-            await self.channel_layer.group_discard(group, self.channel_name)
-            raise
+        result = await self.subscribed_call(
+            number,
+            services.participant_resume,
+            peer_id=peer_id,
+            number=number,
+            user=self.user,
+            channel_name=self.channel_name,
+        )
         if result is None:
-            await self.channel_layer.group_discard(group, self.channel_name)
             return False
         room_id, peer_id = result.room.pk, result.participant.peer_id
         # Tell the room where the peer is now before telling the client, so an
         # offer the client provokes cannot go to the old socket.
         await self.channel_layer.group_send(
-            group,
+            result.room.group_name,
             events.peer_moved(room_id=room_id, peer_id=peer_id, channel=self.channel_name),
         )
         if result.previous_channel and result.previous_channel != self.channel_name:
