@@ -43,7 +43,7 @@ class SessionUserMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         key = scope["cookies"].get(settings.SESSION_COOKIE_NAME)
         user = await db_call(user_for_session)(key)
-        return await self.inner(dict(scope, user=user), receive, send)
+        return await self.inner(dict(scope, user=user, session_key=key), receive, send)
 
 
 def WebSocketAuthStack(inner: Any) -> Any:

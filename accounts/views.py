@@ -16,6 +16,7 @@ from django.views.generic import CreateView
 
 from accounts.ice import session_config
 from config.api import ApiError, api_view, error_response, is_api_path, read_json_object
+from rooms.limits import signup_allowed
 
 CREDENTIAL_MAX = 4096
 
@@ -31,6 +32,18 @@ class SignupView(CreateView):
         return super().dispatch(request, *args, **kwargs)
 
     def form_valid(self, form: UserCreationForm) -> HttpResponse:
+        # Counted only once the form is valid: a typo costs nothing, a script
+        # making accounts from one address stops at the hour's cap.
+        if not signup_allowed(address=client_ip(self.request)):
+            form.add_error(
+                None,
+                "Too many accounts were created from your network in the last hour. "
+                "Try again later.",
+            )
+            response = self.form_invalid(form)
+            response.status_code = 429
+            response["Retry-After"] = "3600"
+            return response
         response = super().form_valid(form)
         login(self.request, self.object, backend="django.contrib.auth.backends.ModelBackend")
         return response

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 
 def daphne_args(argv: list[str]) -> list[str]:
@@ -46,15 +47,31 @@ SERVER_CLOSE_CODES = frozenset({1001, 1011, 1012, 1013})
 
 
 def patch_daphne() -> None:
-    """Two fixes to how daphne (through autobahn) closes sockets.
+    """Three fixes to how daphne (through autobahn) sends and closes.
 
     - Let the application close with 1012 ("service restart": reconnect and
       resume), which this project sends on SIGTERM and after a Redis outage;
       autobahn would raise instead and the socket would stay open.
     - Send a close frame (1009 too big, 1007 bad UTF-8) on protocol violations
       instead of dropping the TCP connection, so clients learn why.
+    - A message for a socket that is closing or closed is dropped. autobahn
+      raises `Disconnected` instead, which daphne lets out of the
+      application's `send()`: the consumer answering frames that were still
+      queued when the socket closed (the client dropped, or the server closed
+      it for bad input) then crashed with a traceback and skipped its cleanup.
+      The application learns that the socket is gone from
+      `websocket.disconnect`, as ASGI says.
     """
     from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+
+    open_send = WebSocketProtocol.serverSend
+
+    def server_send(self: WebSocketProtocol, content: str | bytes, binary: bool = False) -> None:
+        if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
+            return
+        open_send(self, content, binary)
+
+    WebSocketProtocol.serverSend = server_send
 
     def server_close(self: WebSocketProtocol, code: int | None = None) -> None:
         code = 1000 if code is None else code
@@ -131,7 +148,55 @@ def use_uvloop() -> bool:
     import uvloop
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    patch_uvloop_lost_connections()
     return True
+
+
+def patch_uvloop_lost_connections() -> None:
+    """Let Twisted learn about connections that uvloop dropped without a word.
+
+    When a socket errors (a client resets its TCP connection, say), libuv
+    reports the poll error with UV_EBADF and uvloop closes that file
+    descriptor's poll handle without calling the reader or the writer
+    (MagicStack/uvloop#552). Twisted then never learns that the connection is
+    gone: nothing calls connectionLost, the ASGI application never gets
+    `websocket.disconnect`, and the next write raises RuntimeError ("the
+    handler is closed") out of the application's `send()`. The first time
+    Twisted then asks to watch that descriptor (a write, autobahn's ping
+    every 20 s) it is told here that the connection was lost, on the next
+    pass of the loop, once.
+    """
+    from twisted.internet import asyncioreactor, error
+
+    reactor_class = asyncioreactor.AsyncioSelectorReactor
+    add_reader, add_writer = reactor_class.addReader, reactor_class.addWriter
+
+    def lost(reactor: Any, selectable: Any, is_read: bool) -> None:
+        if getattr(selectable, "_uvloop_lost", False):
+            return
+        selectable._uvloop_lost = True
+        reactor.callLater(
+            0,
+            reactor._disconnectSelectable,
+            selectable,
+            error.ConnectionLost("uvloop closed the descriptor's poll after a socket error"),
+            is_read,
+        )
+
+    def addReader(self: Any, reader: Any) -> None:
+        try:
+            add_reader(self, reader)
+        except RuntimeError:
+            lost(self, reader, True)
+
+    def addWriter(self: Any, writer: Any) -> None:
+        try:
+            add_writer(self, writer)
+        except RuntimeError:
+            lost(self, writer, False)
+
+    reactor_class.addReader = addReader
+    reactor_class.addWriter = addWriter
 
 
 def main() -> None:

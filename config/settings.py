@@ -264,9 +264,46 @@ if PRESENCE_RENEW_INTERVAL * 2 > PRESENCE_TTL:
 SIGNALING_RATE = env_int("SIGNALING_RATE", 50)
 SIGNALING_BURST = env_int("SIGNALING_BURST", 200)
 SIGNALING_RATE_STRIKES = env_int("SIGNALING_RATE_STRIKES", 50)
-# Failed joins (unknown number, wrong PIN) a user may make per window (seconds).
+# Failed joins and room lookups (unknown number, wrong PIN) per window (seconds):
+# per user, and per client address so that new accounts do not multiply the
+# attempts. The address limit is higher: a classroom shares one NAT address.
 JOIN_FAILURE_LIMIT = env_int("JOIN_FAILURE_LIMIT", 20)
+JOIN_FAILURE_ADDRESS_LIMIT = env_int("JOIN_FAILURE_ADDRESS_LIMIT", 100)
 JOIN_FAILURE_WINDOW = env_int("JOIN_FAILURE_WINDOW", 600)
+# Joins (create, join, resume) one account may have in flight at once on one
+# worker; more are refused at once, before any Redis or database work.
+JOINS_IN_FLIGHT_PER_USER = env_int("JOINS_IN_FLIGHT_PER_USER", 2)
+# Signaling sockets one account may hold open at once, across every worker.
+SOCKETS_PER_USER = env_int("SOCKETS_PER_USER", 10)
+# Rooms one account may create per hour, and hold open at once.
+ROOMS_CREATED_PER_HOUR = env_int("ROOMS_CREATED_PER_HOUR", 20)
+OPEN_ROOMS_PER_USER = env_int("OPEN_ROOMS_PER_USER", 10)
+# Accounts that may be created from one client address per hour (a classroom
+# of 30 signing up at 9:00 fits).
+SIGNUPS_PER_ADDRESS_PER_HOUR = env_int("SIGNUPS_PER_ADDRESS_PER_HOUR", 50)
+# Chat lines per socket: sustained per second, and the burst on top.
+CHAT_RATE = env_int("CHAT_RATE", 1)
+CHAT_BURST = env_int("CHAT_BURST", 10)
+# Housekeeping (rooms/housekeeping.py), run by one worker every PRUNE_INTERVAL
+# seconds: rooms nobody has been in for EMPTY_ROOM_CLOSE_AFTER seconds are
+# closed; chat older than CHAT_RETENTION_DAYS is deleted.
+EMPTY_ROOM_CLOSE_AFTER = env_int("EMPTY_ROOM_CLOSE_AFTER", 24 * 3600)
+CHAT_RETENTION_DAYS = env_int("CHAT_RETENTION_DAYS", 30)
+PRUNE_INTERVAL = env_int("PRUNE_INTERVAL", 600)
+for _name in (
+    "JOIN_FAILURE_LIMIT",
+    "JOIN_FAILURE_ADDRESS_LIMIT",
+    "JOIN_FAILURE_WINDOW",
+    "SOCKETS_PER_USER",
+    "JOINS_IN_FLIGHT_PER_USER",
+    "CHAT_RATE",
+    "CHAT_BURST",
+    "EMPTY_ROOM_CLOSE_AFTER",
+    "CHAT_RETENTION_DAYS",
+    "PRUNE_INTERVAL",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1")
 # Close every socket with 1012 on SIGTERM so clients resume on another worker.
 SIGTERM_DRAIN = env_bool("SIGTERM_DRAIN", True)
 

@@ -30,9 +30,11 @@ from django.conf import settings
 
 from rooms import events, limits, services
 from rooms import protocol as p
+from rooms.connections import get_connections
 from rooms.db import db_call
 from rooms.models import Participant, Room
 from rooms.presence import get_presence
+from rooms.revocation import session_hash
 from rooms.selectors import peer_to_dict, room_get, user_to_dict
 from rooms.worker import get_worker
 
@@ -99,6 +101,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     detach_on_close: bool = False
     last_refusal_notice: float = float("-inf")
     worker = None
+    # Set once the server has closed the socket: frames still queued are not
+    # handled, and nothing more is sent.
+    closing: bool = False
+    admitted: bool = False
 
     # --- Connection lifecycle ----------------------------------------------------
 
@@ -161,11 +167,30 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             # Accept first: a close before accept loses its code in the HTTP 403.
             await self.close(code=p.CLOSE_UNAUTHENTICATED)
             return
+        if not await get_connections().admit(user_id=self.user.pk, channel=self.channel_name):
+            await self.close(code=p.CLOSE_RATE_LIMITED, reason="too many connections")
+            return
+        self.admitted = True
+        client = self.scope.get("client")
+        self.address = client[0] if client else None
+        self.session_hash = session_hash(self.scope.get("session_key"))
         self.user_dict = user_to_dict(self.user)
         self.bucket = limits.message_bucket()
         self.strikes = limits.strike_bucket()
+        self.chat_bucket = limits.chat_bucket()
         self.worker = get_worker()
         self.worker.add(self)
+        await self.worker.ready()
+
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.closing:
+            await super().send(text_data=text_data, bytes_data=bytes_data)
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        await super().close(code=code, reason=reason)
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         # Channels' version ends with aclose_old_connections(): a hop to the
@@ -177,6 +202,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.worker is not None:
             self.worker.discard(self)
+        if self.admitted:
+            self.admitted = False
+            await get_connections().release(user_id=self.user.pk, channel=self.channel_name)
         if self.room_id is None:
             return
         if code in CLEAN_CLOSE_CODES and not self.detach_on_close:
@@ -187,8 +215,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     # --- Incoming frames ---------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not hasattr(self, "user_dict"):
-            return  # anonymous socket that is being closed
+        if self.closing:
+            return  # closed by us (anonymous, refused, kicked...): what is still queued goes unread
         msg_id = None
         try:
             if text_data is None:
@@ -254,6 +282,27 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     async def on_create(self, msg: dict[str, Any], msg_id: str | None) -> None:
         self.ensure_not_in_room(msg_id)
+        with self.join_slot(msg_id):
+            await self.create_room(msg, msg_id)
+
+    def join_slot(self, msg_id: str | None) -> contextlib.AbstractContextManager[None]:
+        """One of the account's few join slots on this worker, or `rate-limited` at once.
+
+        A socket handles one frame at a time, so it has one join in flight at
+        most; this bounds an account's many sockets too, before any Redis or
+        database work: a script's burst of joins costs this worker almost
+        nothing, and the database sees at most a few at a time.
+        """
+        slot = self.worker.join_slot(self.user.pk)
+        if slot is None:
+            raise p.ClientError(
+                p.RATE_LIMITED,
+                "Too many joins at once from your account; try again.",
+                msg_id=msg_id,
+            )
+        return slot
+
+    async def create_room(self, msg: dict[str, Any], msg_id: str | None) -> None:
         for _ in range(services.NUMBER_ATTEMPTS):
             number = services.new_room_number()
             result = await self.subscribed_call(
@@ -276,6 +325,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     async def on_join(self, msg: dict[str, Any], msg_id: str | None) -> None:
         self.ensure_not_in_room(msg_id)
+        with self.join_slot(msg_id):
+            await self.join_room(msg, msg_id)
+
+    async def join_room(self, msg: dict[str, Any], msg_id: str | None) -> None:
         if msg["resume"] is not None and await self.resume(
             number=msg["room"], token=msg["resume"], msg_id=msg_id
         ):
@@ -300,6 +353,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             )
 
     async def on_chat(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        if not self.chat_bucket.take():
+            raise p.ClientError(p.RATE_LIMITED, "You are sending chat too fast; slow down.")
         saved = await db_call(services.chat_message_create)(
             room_id=self.room_id, user=self.user, peer_id=self.peer_id, text=msg["text"]
         )
@@ -368,7 +423,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         msg_id: str | None,
         resumed: bool | None = None,
     ) -> None:
-        if await limits.join_blocked(user_id=self.user.pk):
+        # The failure is reserved before the room is looked at, so parallel
+        # attempts (many sockets, many accounts behind one address) evaluate
+        # at most the cap; an attempt that does not fail gives it back.
+        attempt = await limits.reserve_attempt(user_id=self.user.pk, address=self.address)
+        if attempt is None:
             raise p.ClientError(
                 p.RATE_LIMITED, "Too many failed attempts to join; wait a while.", msg_id=msg_id
             )
@@ -382,11 +441,15 @@ class SignalingConsumer(AsyncWebsocketConsumer):
                 pin=pin,
             )
         except p.ClientError as err:
-            if err.code in (p.ROOM_NOT_FOUND, p.BAD_PIN):
-                await limits.record_join_failure(user_id=self.user.pk)
+            if err.code not in (p.ROOM_NOT_FOUND, p.BAD_PIN):
+                await limits.release_attempt(attempt)
             err.msg_id = msg_id
             raise
+        except BaseException:
+            await limits.release_attempt(attempt)
+            raise
         await self.entered(result, msg_id=msg_id, created=False, resumed=resumed)
+        await limits.release_attempt(attempt)
 
     async def subscribed_call(
         self, room_number: str, call: Callable[..., Any], /, **kwargs: Any
@@ -418,6 +481,22 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         resumed: bool | None,
     ) -> None:
         await get_presence().renew([result.participant.peer_id], seconds=settings.PRESENCE_TTL)
+        # One seat per account: the seat this join took over leaves the room
+        # (the others see it go before they see the newcomer) and its socket,
+        # wherever it is, is closed with 4409.
+        for peer_id, channel in result.replaced:
+            await get_presence().remove(peer_id)
+            await self.channel_layer.group_send(
+                result.room.group_name,
+                events.peer_left(
+                    room_id=result.room.pk,
+                    peer_id=peer_id,
+                    reason=Participant.LeftReason.REPLACED,
+                ),
+            )
+            await self.channel_layer.send(
+                channel, events.peer_replaced(room_id=result.room.pk, peer_id=peer_id)
+            )
         # A room just created has nobody to tell: whoever joins it later finds
         # its owner in the database.
         if not created:
@@ -437,17 +516,22 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if peer_id is None:
             return False
         # Taking the presence first means no sweeper can expire the peer under us.
-        if not await get_presence().take(peer_id, seconds=settings.PRESENCE_TTL):
-            return False
-        result = await self.subscribed_call(
-            number,
-            services.participant_resume,
-            peer_id=peer_id,
-            number=number,
-            user=self.user,
-            channel_name=self.channel_name,
-        )
+        result = None
+        if await get_presence().take(peer_id, seconds=settings.PRESENCE_TTL):
+            result = await self.subscribed_call(
+                number,
+                services.participant_resume,
+                peer_id=peer_id,
+                number=number,
+                user=self.user,
+                channel_name=self.channel_name,
+            )
         if result is None:
+            if await db_call(services.participant_was_replaced)(peer_id=peer_id, user=self.user):
+                # The seat moved to another tab or device of this account since:
+                # do not take it back; this socket is the one that goes.
+                await self.close(code=p.CLOSE_REPLACED)
+                return True
             return False
         room_id, peer_id = result.room.pk, result.participant.peer_id
         # Tell the room where the peer is now before telling the client, so an
@@ -582,6 +666,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             was = self.forget_room()
             await self.channel_layer.group_discard(was[1], self.channel_name)
             await self.close(code=p.CLOSE_REPLACED)
+
+    async def socket_revoked(self, event: dict[str, Any]) -> None:
+        """The account was signed out (logout, new password, blocked, an admin): go."""
+        await self.leave_room(reason=event["reason"])
+        await self.close(code=p.CLOSE_UNAUTHENTICATED)
 
     async def peer_expired(self, event: dict[str, Any]) -> None:
         """Our peer was expired while this socket lived on (a stall): start again."""

@@ -30,6 +30,18 @@ KICKED = "peer.kicked"
 MOVED = "peer.moved"
 REPLACED = "peer.replaced"
 EXPIRED = "peer.expired"
+# To every worker (group WORKERS): an account's sockets must go (logout,
+# password change, deactivation, an admin signing it out).
+USER_REVOKE = "user.revoke"
+# From a worker to one of its own sockets: close, the account was signed out.
+SOCKET_REVOKED = "socket.revoked"
+
+# The group every worker's Worker listens on (rooms/worker.py).
+WORKERS_GROUP = "workers"
+
+# Why someone left, as the others are told: the protocol's four reasons
+# (docs/protocol.md); the database keeps the finer ones for the call history.
+_WIRE_LEFT_REASON = {"replaced": "left", "signed-out": "left"}
 
 
 def peer_joined(*, room_id: int, peer: dict[str, Any], channel: str) -> dict[str, Any]:
@@ -47,7 +59,7 @@ def peer_left(*, room_id: int, peer_id: str, reason: str) -> dict[str, Any]:
         "type": PEER_LEFT,
         "room": room_id,
         "peer_id": peer_id,
-        "text": p.encode(p.peer_left(peer_id, reason)),
+        "text": p.encode(p.peer_left(peer_id, _WIRE_LEFT_REASON.get(reason, reason))),
     }
 
 
@@ -93,6 +105,15 @@ def peer_replaced(*, room_id: int, peer_id: str) -> dict[str, Any]:
 def peer_expired(*, room_id: int, peer_id: str) -> dict[str, Any]:
     """To a socket whose peer was expired (it stalled): reconnect."""
     return {"type": EXPIRED, "room": room_id, "peer_id": peer_id}
+
+
+def user_revoke(*, user_id: int, session: str | None, reason: str) -> dict[str, Any]:
+    """Close `user_id`'s sockets (only those of one session when `session` is its hash)."""
+    return {"type": USER_REVOKE, "user": user_id, "session": session, "reason": reason}
+
+
+def socket_revoked(*, reason: str) -> dict[str, Any]:
+    return {"type": SOCKET_REVOKED, "reason": reason}
 
 
 def _group_send(group: str, event: dict[str, Any]) -> None:

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
-from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.hashers import check_password
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 CAPACITY_MIN = 2
 CAPACITY_MAX = 12
 CAPACITY_DEFAULT = 6
+
+# A PIN is a few digits: what protects it is the online limit on attempts
+# (rooms/limits.py), not a slow hash, which would only let wrong guesses stall
+# the worker inside the room's lock. A keyed HMAC keeps a copy of the
+# database from giving the PINs away without the SECRET_KEY.
+PIN_SCHEME = "hmac-sha256"
+
+
+def _pin_digest(pin: str, salt: str, secret: str) -> str:
+    return salted_hmac(f"rooms.pin.{salt}", pin, secret=secret, algorithm="sha256").hexdigest()
 
 
 class RoomQuerySet(models.QuerySet):
@@ -59,6 +72,8 @@ class Room(models.Model):
                 condition=Q(number__regex=r"^[1-9][0-9]{8}$"), name="room_number_format"
             ),
         ]
+        # The per-account caps count an owner's recent and open rooms.
+        indexes = [models.Index(fields=["owner", "created_at"], name="room_owner_created")]
 
     def __str__(self) -> str:
         return f"{self.display_number} {self.name}"
@@ -91,12 +106,27 @@ class Room(models.Model):
         return bool(self.pin_hash)
 
     def set_pin(self, pin: str | None) -> None:
-        self.pin_hash = make_password(pin) if pin else ""
+        if not pin:
+            self.pin_hash = ""
+            return
+        salt = secrets.token_hex(8)
+        self.pin_hash = f"{PIN_SCHEME}${salt}${_pin_digest(pin, salt, settings.SECRET_KEY)}"
 
     def check_pin(self, pin: str | None) -> bool:
         if not self.pin_hash:
             return True
-        return bool(pin) and check_password(pin, self.pin_hash)
+        if not pin:
+            return False
+        scheme, _, rest = self.pin_hash.partition("$")
+        if scheme != PIN_SCHEME:
+            # Rooms created before PINs moved to HMAC hold a Django password
+            # hash; they are closed once empty (EMPTY_ROOM_CLOSE_AFTER).
+            return check_password(pin, self.pin_hash)
+        salt, _, digest = rest.partition("$")
+        return any(
+            constant_time_compare(digest, _pin_digest(pin, salt, secret))
+            for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)
+        )
 
 
 class Participant(models.Model):
@@ -108,6 +138,10 @@ class Participant(models.Model):
         KICKED = "kicked", _("kicked")
         TIMEOUT = "timeout", _("timed out")
         CLOSED = "closed", _("room closed")
+        # The same account joined from another device or tab, which took the seat.
+        REPLACED = "replaced", _("continued elsewhere")
+        # Logged out, password changed, deactivated, or signed out by an admin.
+        SIGNED_OUT = "signed-out", _("signed out")
 
     room = models.ForeignKey(
         Room, verbose_name=_("room"), on_delete=models.CASCADE, related_name="participants"

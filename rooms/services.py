@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from rooms import events
@@ -42,6 +45,9 @@ class JoinResult:
     history: list[dict[str, Any]]
     # On resume: the channel the peer had before, to hand over from.
     previous_channel: str | None = None
+    # The same account's earlier seat in this room, which this join took over
+    # (one seat per account): (peer id, its channel), to announce and close.
+    replaced: tuple[tuple[str, str], ...] = ()
 
 
 def can_moderate(*, room: Room, user: AbstractBaseUser) -> bool:
@@ -52,6 +58,33 @@ def new_room_number() -> str:
     # Uniform over all 9-digit numbers without a leading zero: nothing about one
     # room's number tells anything about another's.
     return str(100_000_000 + secrets.randbelow(900_000_000))
+
+
+def _check_create_caps(*, owner: AbstractBaseUser) -> None:
+    """Refuse a new room when the owner is at a per-account cap; call inside the transaction.
+
+    The owner's row is locked first, so two creates racing on two workers are
+    counted one after the other. Staff are trusted and not capped.
+    """
+    if getattr(owner, "is_staff", False):
+        return
+    get_user_model().objects.select_for_update(no_key=True).filter(pk=owner.pk).exists()
+    hour_ago = timezone.now() - timedelta(hours=1)
+    counts = Room.objects.filter(
+        Q(created_at__gte=hour_ago) | Q(closed_at__isnull=True), owner=owner
+    ).aggregate(
+        recent=Count("pk", filter=Q(created_at__gte=hour_ago)),
+        open=Count("pk", filter=Q(closed_at__isnull=True)),
+    )
+    if counts["open"] >= settings.OPEN_ROOMS_PER_USER:
+        raise p.ClientError(
+            p.RATE_LIMITED,
+            f"You have {counts['open']} open rooms; end one before creating another.",
+        )
+    if counts["recent"] >= settings.ROOMS_CREATED_PER_HOUR:
+        raise p.ClientError(
+            p.RATE_LIMITED, "You have created too many rooms in the last hour; try again later."
+        )
 
 
 def _new_room(
@@ -75,15 +108,17 @@ def room_create(
     pin: str | None = None,
 ) -> Room:
     room = _new_room(owner=owner, name=name, capacity=capacity, pin=pin)
-    for _ in range(NUMBER_ATTEMPTS):
-        room.number = new_room_number()
-        try:
-            with transaction.atomic():
-                room.save()
-        except IntegrityError:
-            room.pk = None
-            continue
-        return room
+    with transaction.atomic():
+        _check_create_caps(owner=owner)
+        for _ in range(NUMBER_ATTEMPTS):
+            room.number = new_room_number()
+            try:
+                with transaction.atomic():
+                    room.save()
+            except IntegrityError:
+                room.pk = None
+                continue
+            return room
     raise p.ClientError(p.SERVER_BUSY, "Could not find a free room number; try again.")
 
 
@@ -105,14 +140,19 @@ def room_create_and_join(
     """
     room = _new_room(owner=owner, name=name, capacity=capacity, pin=pin)
     room.number = number
-    try:
-        with transaction.atomic():
-            room.save()
-            participant = Participant.objects.create(
-                room=room, user=owner, peer_id=secrets.token_urlsafe(12), channel_name=channel_name
-            )
-    except IntegrityError:
-        return None
+    with transaction.atomic():
+        _check_create_caps(owner=owner)
+        try:
+            with transaction.atomic():
+                room.save()
+                participant = Participant.objects.create(
+                    room=room,
+                    user=owner,
+                    peer_id=secrets.token_urlsafe(12),
+                    channel_name=channel_name,
+                )
+        except IntegrityError:
+            return None
     return _join_result(room=room, participant=participant, present=[], user=owner, history=[])
 
 
@@ -133,34 +173,62 @@ def room_join(
 ) -> JoinResult:
     """Admit `user` to the open room `number`, or refuse with the reason.
 
-    Capacity is checked and the participant created under a lock on the room
-    row, so joins racing on different workers can never overfill it.
+    The room is checked first without a lock (closed, locked, PIN), so a
+    refused attempt never waits for or holds the room's lock. Then capacity
+    is checked and the participant created under a lock on the room row, so
+    joins racing on different workers can never overfill it. The lock is
+    PostgreSQL's FOR NO KEY UPDATE: it serializes joins, but not the rows that
+    merely point at the room (a chat line's foreign key takes FOR KEY SHARE,
+    which FOR UPDATE would make wait behind every queued join). One seat per
+    account: a seat the same user already holds in the room (another tab or
+    device) is taken over, and is not counted against the capacity.
     """
-    with transaction.atomic():
-        room = (
-            Room.objects.select_for_update(of=("self",))
-            .select_related("owner")
-            .filter(number=number, closed_at__isnull=True)
-            .first()
+    room = (
+        Room.objects.select_related("owner").filter(number=number, closed_at__isnull=True).first()
+    )
+    if room is None:
+        if Room.objects.filter(number=number).exists():
+            raise p.ClientError(p.ROOM_CLOSED_CODE, "This room has been closed.")
+        raise p.ClientError(p.ROOM_NOT_FOUND, "There is no room with that number.")
+    moderator = can_moderate(room=room, user=user)
+    if room.locked and not moderator:
+        raise p.ClientError(p.ROOM_LOCKED, "This room is locked; nobody new can join.")
+    if not moderator and not room.check_pin(pin):
+        raise p.ClientError(
+            p.BAD_PIN, "This room needs a PIN." if not pin else "That PIN is not right."
         )
-        if room is None:
-            if Room.objects.filter(number=number).exists():
-                raise p.ClientError(p.ROOM_CLOSED_CODE, "This room has been closed.")
-            raise p.ClientError(p.ROOM_NOT_FOUND, "There is no room with that number.")
-        moderator = can_moderate(room=room, user=user)
+    with transaction.atomic():
+        # Locked, closed and capacity may have changed since the read above.
+        current = (
+            Room.objects.select_for_update(no_key=True)
+            .filter(pk=room.pk)
+            .values("closed_at", "locked", "capacity")
+            .get()
+        )
+        if current["closed_at"] is not None:
+            raise p.ClientError(p.ROOM_CLOSED_CODE, "This room has been closed.")
+        room.locked, room.capacity = current["locked"], current["capacity"]
         if room.locked and not moderator:
             raise p.ClientError(p.ROOM_LOCKED, "This room is locked; nobody new can join.")
-        if not moderator and not room.check_pin(pin):
-            raise p.ClientError(
-                p.BAD_PIN, "This room needs a PIN." if not pin else "That PIN is not right."
-            )
         present = list(room.participants.filter(left_at__isnull=True).select_related("user"))
+        mine = [other for other in present if other.user_id == user.pk]
+        present = [other for other in present if other.user_id != user.pk]
         if len(present) >= room.capacity:
             raise p.ClientError(p.ROOM_FULL, f"This room is full ({room.capacity} people).")
+        if mine:
+            Participant.objects.filter(pk__in=[seat.pk for seat in mine]).update(
+                left_at=timezone.now(), left_reason=Participant.LeftReason.REPLACED
+            )
         participant = Participant.objects.create(
             room=room, user=user, peer_id=secrets.token_urlsafe(12), channel_name=channel_name
         )
-    return _join_result(room=room, participant=participant, present=present, user=user)
+    return _join_result(
+        room=room,
+        participant=participant,
+        present=present,
+        user=user,
+        replaced=tuple((seat.peer_id, seat.channel_name) for seat in mine),
+    )
 
 
 def _join_result(
@@ -171,6 +239,7 @@ def _join_result(
     user: AbstractBaseUser,
     previous_channel: str | None = None,
     history: list[dict[str, Any]] | None = None,
+    replaced: tuple[tuple[str, str], ...] = (),
 ) -> JoinResult:
     return JoinResult(
         room=room,
@@ -182,6 +251,7 @@ def _join_result(
         is_moderator=can_moderate(room=room, user=user),
         history=room_chat_history(room=room) if history is None else history,
         previous_channel=previous_channel,
+        replaced=replaced,
     )
 
 
@@ -232,6 +302,13 @@ def participant_resume(
     return _join_result(
         room=room, participant=participant, present=present, user=user, previous_channel=previous
     )
+
+
+def participant_was_replaced(*, peer_id: str, user: AbstractBaseUser) -> bool:
+    """True when this user's peer gave its seat to a later join of the same account."""
+    return Participant.objects.filter(
+        peer_id=peer_id, user=user, left_reason=Participant.LeftReason.REPLACED
+    ).exists()
 
 
 def participant_expire(*, peer_id: str) -> tuple[int, str, str] | None:
@@ -339,6 +416,22 @@ def room_close(*, room: Room, reason: str) -> bool:
             room.group_name, events.room_closed(room_id=room.pk, reason=reason)
         )
     return True
+
+
+def room_close_if_idle(*, room: Room, before: datetime) -> bool:
+    """Close `room` if nobody is in it and nobody has been since `before` (housekeeping)."""
+    with transaction.atomic():
+        locked = (
+            Room.objects.select_for_update(no_key=True)
+            .filter(pk=room.pk, closed_at__isnull=True)
+            .first()
+        )
+        if (
+            locked is None
+            or locked.participants.filter(Q(left_at__isnull=True) | Q(left_at__gte=before)).exists()
+        ):
+            return False
+        return room_close(room=locked, reason="admin")
 
 
 def chat_message_create(

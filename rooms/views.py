@@ -8,11 +8,34 @@ from django.shortcuts import redirect, render
 
 from accounts.ice import session_config
 from config.api import ApiError, api_view, read_json_object
+from rooms import limits, services
 from rooms import protocol as p
-from rooms import services
+from rooms.models import Room
 from rooms.selectors import room_get_by_number, room_to_dict, user_recent_rooms
 
-HTTP_STATUS = {p.BAD_MESSAGE: 400, p.ROOM_NOT_FOUND: 404, p.SERVER_BUSY: 503}
+HTTP_STATUS = {p.BAD_MESSAGE: 400, p.ROOM_NOT_FOUND: 404, p.RATE_LIMITED: 429, p.SERVER_BUSY: 503}
+RETRY_AFTER = "60"
+
+
+class LookupRefused(Exception):
+    """The user or their address is at the cap of failed attempts (rooms/limits.py)."""
+
+
+def _lookup(request: HttpRequest, number: str) -> Room | None:
+    """The room with this number, counted like a join attempt: a miss costs one.
+
+    Looking numbers up over HTTP answers "found" or "not found" just as a join
+    does, so it shares the join's cap per user and per client address.
+    """
+    attempt = limits.reserve_attempt_sync(
+        user_id=request.user.pk, address=request.META.get("REMOTE_ADDR")
+    )
+    if attempt is None:
+        raise LookupRefused
+    room = room_get_by_number(number=number) if number else None
+    if room is not None:
+        limits.release_attempt_sync(attempt)
+    return room
 
 
 @login_required
@@ -36,7 +59,17 @@ def room_page(request: HttpRequest, number: str) -> HttpResponse:
     if canonical != number:
         # People share links the way they read numbers: /rooms/482-913-075/.
         return redirect("room", number=canonical)
-    room = room_get_by_number(number=number)
+    try:
+        room = _lookup(request, number)
+    except LookupRefused:
+        response = render(
+            request,
+            "rooms/too_many_attempts.html",
+            {"message": "Too many rooms looked up that do not exist. Wait a few minutes."},
+            status=429,
+        )
+        response["Retry-After"] = RETRY_AFTER
+        return response
     if room is None:
         raise Http404("There is no room with that number.")
     return render(
@@ -74,7 +107,12 @@ def api_room_detail(request: HttpRequest, number: str) -> HttpResponse:
         number = p.normalize_room_number(number)
     except p.ClientError:
         number = ""
-    room = room_get_by_number(number=number) if number else None
+    try:
+        room = _lookup(request, number)
+    except LookupRefused:
+        raise ApiError(
+            429, p.RATE_LIMITED, "Too many failed attempts to find a room; wait a while."
+        ) from None
     if room is None:
         raise ApiError(404, p.ROOM_NOT_FOUND, "There is no room with that number.")
     return JsonResponse(room_to_dict(room))

@@ -8,6 +8,12 @@
   subscriptions instead of staying silently deaf.
 - On SIGTERM, closes every socket with 1012 before the process stops, so
   clients move to another worker and resume there.
+- Renews its sockets' entries in the per-account socket registry
+  (rooms/connections.py), with the presence.
+- Listens on the WORKERS group for accounts whose sessions ended
+  (rooms/revocation.py) and closes their sockets here.
+- Runs the housekeeping (rooms/housekeeping.py) every `PRUNE_INTERVAL`, one
+  worker at a time.
 """
 
 from __future__ import annotations
@@ -16,16 +22,19 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from rooms import events, services
+from rooms import events, housekeeping, services
+from rooms.connections import get_connections
 from rooms.db import db_call
 from rooms.models import Participant
 from rooms.presence import get_presence
 from rooms.protocol import CLOSE_RECONNECT
+from rooms.redis_client import get_redis
 
 if TYPE_CHECKING:
     from rooms.consumers import SignalingConsumer
@@ -38,7 +47,14 @@ class Worker:
 
     def __init__(self) -> None:
         self.sockets: set[SignalingConsumer] = set()
+        self.by_user: dict[int, set[SignalingConsumer]] = {}
         self.tasks: list[asyncio.Task] = []
+        self.listener: asyncio.Task | None = None
+        self.listening = asyncio.Event()
+        # The channel this worker hears the WORKERS group on.
+        self.channel: str | None = None
+        # Joins (create, join, resume) in flight here, per account.
+        self.joining: dict[int, int] = {}
         self.redis_ok = True
         self.suspects: set[str] = set()
         self.draining = False
@@ -48,11 +64,46 @@ class Worker:
 
     def add(self, consumer: SignalingConsumer) -> None:
         self.sockets.add(consumer)
+        self.by_user.setdefault(consumer.user.pk, set()).add(consumer)
 
     def discard(self, consumer: SignalingConsumer) -> None:
         self.sockets.discard(consumer)
+        mine = self.by_user.get(consumer.user.pk)
+        if mine is not None:
+            mine.discard(consumer)
+            if not mine:
+                del self.by_user[consumer.user.pk]
         if not self.sockets:
             self.all_closed.set()
+
+    def join_slot(self, user_id: int) -> contextlib.AbstractContextManager[None] | None:
+        """Hold one of `user_id`'s JOINS_IN_FLIGHT_PER_USER join slots; None when all are taken."""
+        if self.joining.get(user_id, 0) >= settings.JOINS_IN_FLIGHT_PER_USER:
+            return None
+        self.joining[user_id] = self.joining.get(user_id, 0) + 1
+        return self._hold_join_slot(user_id)
+
+    @contextlib.contextmanager
+    def _hold_join_slot(self, user_id: int) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            left = self.joining[user_id] - 1
+            if left:
+                self.joining[user_id] = left
+            else:
+                del self.joining[user_id]
+
+    async def ready(self) -> None:
+        """Wait until this worker hears revocations (once per process, at its first socket).
+
+        Bounded: with Redis down the socket is served anyway (it cannot do
+        much), and the listener catches up once Redis is back.
+        """
+        if not self.listening.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(3):
+                    await self.listening.wait()
 
     def local_peer_ids(self) -> list[str]:
         return [c.peer_id for c in self.sockets if c.peer_id is not None]
@@ -64,7 +115,9 @@ class Worker:
             asyncio.ensure_future(self._every("PRESENCE_RENEW_INTERVAL", self.renew)),
             asyncio.ensure_future(self._every("PRESENCE_SWEEP_INTERVAL", self.sweep)),
             asyncio.ensure_future(self._every("PRESENCE_TTL", self.reconcile)),
+            asyncio.ensure_future(self._every("PRUNE_INTERVAL", self.housekeeping)),
         ]
+        self.listen()
         if settings.REDIS_URL:
             self.tasks.append(
                 asyncio.ensure_future(self._every("REDIS_CHECK_INTERVAL", self.watch_redis))
@@ -82,6 +135,59 @@ class Worker:
 
     async def renew(self) -> None:
         await get_presence().renew(self.local_peer_ids(), seconds=settings.PRESENCE_TTL)
+        await get_connections().renew(
+            {user_id: [c.channel_name for c in mine] for user_id, mine in self.by_user.items()}
+        )
+
+    # --- Revocations ------------------------------------------------------------------
+
+    def listen(self) -> None:
+        """(Re)start listening on the WORKERS group."""
+        if self.listener is not None:
+            self.listener.cancel()
+        self.listening.clear()
+        self.listener = asyncio.ensure_future(self._listen())
+
+    async def _listen(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            try:
+                self.channel = await layer.new_channel("worker.")
+                await layer.group_add(events.WORKERS_GROUP, self.channel)
+                self.listening.set()
+                while True:
+                    event = await layer.receive(self.channel)
+                    if event.get("type") == events.USER_REVOKE:
+                        await self.revoke(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis away: the watch below restarts this once it is back.
+                logger.warning("worker: lost the WORKERS group; listening again", exc_info=True)
+                await asyncio.sleep(1)
+
+    async def revoke(self, event: dict[str, Any]) -> None:
+        """Close this worker's sockets of the account (of one session) that the event names."""
+        layer = get_channel_layer()
+        for consumer in list(self.by_user.get(event["user"], ())):
+            if event["session"] is None or consumer.session_hash == event["session"]:
+                # Into the socket's own queue: handled in order with its frames.
+                await layer.send(
+                    consumer.channel_name, events.socket_revoked(reason=event["reason"])
+                )
+
+    # --- Housekeeping -----------------------------------------------------------------------
+
+    async def housekeeping(self) -> None:
+        redis = get_redis()
+        if redis is not None:
+            # One worker per interval does it; the others find the key taken.
+            key = f"{settings.CHANNEL_LAYER_PREFIX}:housekeeping"
+            if not await redis.set(key, "1", nx=True, ex=max(1, settings.PRUNE_INTERVAL - 1)):
+                return
+        report = await db_call(housekeeping.prune)()
+        if report.changed:
+            logger.info("worker: housekeeping %s", report)
 
     async def sweep(self) -> None:
         for peer_id in await get_presence().claim_expired():
@@ -115,6 +221,7 @@ class Worker:
             await self.close_all()
             # Fresh connections and subscriptions for everyone who comes back.
             await get_channel_layer().flush()
+            self.listen()
             await self.renew()
 
     # --- Closing everything ---------------------------------------------------------

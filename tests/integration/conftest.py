@@ -96,7 +96,8 @@ class Stack:
     def sql(self, query: str, *params: Any) -> list[tuple]:
         """Run one query against this stack's database (to check what the workers wrote)."""
         with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
-            return conn.execute(query, params).fetchall()
+            cursor = conn.execute(query, params)
+            return cursor.fetchall() if cursor.description is not None else []
 
     def sessions(self, count: int) -> list[tuple[str, str]]:
         """Create `count` users with a logged-in session each, in one process: (username, key)."""
@@ -119,6 +120,12 @@ class Stack:
             "print(json.dumps(out))\n",
         )
         return [tuple(pair) for pair in json.loads(out.strip().splitlines()[-1])]
+
+    def worker_logs(self) -> str:
+        """Everything the workers have logged so far."""
+        for proc in self.procs:
+            proc.log.flush()
+        return "".join(Path(proc.log.name).read_text(errors="replace") for proc in self.procs)
 
     def signal_worker(self, base: str, signum: int) -> subprocess.Popen:
         proc = self.by_base[base]

@@ -124,7 +124,10 @@ async def test_sigkill_worker_peers_time_out_or_resume(make_stack, ws_connect):
     subscribed = set(r.pubsub_channels(f"{stack.prefix}*"))
     assert not subscribed & set(dead_channels.values()), subscribed
     group = f"{stack.prefix}__group__room-{number}"
-    assert subscribed == {*live.values(), group}
+    # Besides, the surviving worker's own channel on the WORKERS group (revocations).
+    own = {name for name in subscribed if "worker." in name}
+    assert len(own) == 1, subscribed
+    assert subscribed == {*live.values(), group, f"{stack.prefix}__group__workers", *own}
 
 
 class Caller:

@@ -10,6 +10,7 @@ from one room ever reaches a peer in another.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import orjson
@@ -36,6 +37,17 @@ def unthrottled(settings):
     settings.SIGNALING_RATE = 1_000_000
     settings.SIGNALING_BURST = 1_000_000
     settings.JOIN_FAILURE_LIMIT = 1_000_000
+    settings.JOIN_FAILURE_ADDRESS_LIMIT = 1_000_000
+    settings.CHAT_RATE = settings.CHAT_BURST = 1_000_000
+    settings.ROOMS_CREATED_PER_HOUR = settings.OPEN_ROOMS_PER_USER = 1_000_000
+
+
+@pytest.fixture(autouse=True)
+def no_errors_logged(caplog):
+    """Nothing the fuzzer sends makes the server log an error (a traceback, a crash)."""
+    yield
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
 
 
 @pytest.fixture

@@ -245,27 +245,44 @@ async def test_real_daphne_invalid_utf8_text_frame(worker):
         await ws.close()
 
 
-async def test_failed_joins_are_counted_in_redis_with_an_expiry(settings):
-    """With Redis, the failed-join counter lives there, per user, expiring with its window."""
+async def test_join_attempts_are_reserved_in_redis_per_user_and_address(settings):
+    """With Redis, attempts are reserved per user and per address, all or nothing, with expiry."""
     import redis.asyncio as aioredis
 
     from tests.integration.conftest import REDIS_URL
 
     settings.REDIS_URL = REDIS_URL
     settings.CHANNEL_LAYER_PREFIX = f"limits-{uuid.uuid4().hex[:8]}"
-    settings.JOIN_FAILURE_LIMIT, settings.JOIN_FAILURE_WINDOW = 3, 600
-    for _ in range(2):
-        await limits.record_join_failure(user_id=7)
-    assert not await limits.join_blocked(user_id=7)
-    await limits.record_join_failure(user_id=7)
-    assert await limits.join_blocked(user_id=7)
-    assert not await limits.join_blocked(user_id=8)
+    settings.JOIN_FAILURE_LIMIT, settings.JOIN_FAILURE_ADDRESS_LIMIT = 3, 4
+    settings.JOIN_FAILURE_WINDOW = 600
+    held = [await limits.reserve_attempt(user_id=7, address="192.0.2.1") for _ in range(3)]
+    assert all(held)
+    # The user is at 3 of 3: refused, and the address keeps its count (3, not 4).
+    assert await limits.reserve_attempt(user_id=7, address="192.0.2.1") is None
+    # Another account behind the same address gets the address's last one.
+    assert await limits.reserve_attempt(user_id=8, address="192.0.2.1") is not None
+    assert await limits.reserve_attempt(user_id=9, address="192.0.2.1") is None
+    assert await limits.reserve_attempt(user_id=9, address="198.51.100.2") is not None
+    # An attempt that did not fail gives its reservation back.
+    await limits.release_attempt(held[0])
+    assert await limits.reserve_attempt(user_id=7, address="198.51.100.2") is not None
     client = aioredis.Redis.from_url(REDIS_URL)
     try:
-        keys = await client.keys(f"{settings.CHANNEL_LAYER_PREFIX}:join-failures:7:*")
-        assert len(keys) == 1
-        assert int(await client.get(keys[0])) == 3
-        assert 0 < await client.ttl(keys[0]) <= 600
-        await client.delete(*keys)
+        prefix = f"{settings.CHANNEL_LAYER_PREFIX}:join-attempts"
+        [user_key] = await client.keys(f"{prefix}:user:7:*")
+        [addr_key] = await client.keys(f"{prefix}:addr:192.0.2.1:*")
+        assert (int(await client.get(user_key)), int(await client.get(addr_key))) == (3, 3)
+        assert 0 < await client.ttl(user_key) <= 600
+        await client.delete(*await client.keys(f"{prefix}:*"))
     finally:
         await client.aclose()
+
+
+def test_addresses_are_counted_by_ipv4_or_ipv6_slash_64():
+    """An IPv6 client counts by its /64 (what one line gets); IPv4-mapped counts as IPv4."""
+    assert limits.address_key("203.0.113.9") == "203.0.113.9"
+    assert limits.address_key("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+    assert limits.address_key("2001:db8:1:2:bbbb::7") == "2001:db8:1:2::/64"
+    assert limits.address_key("::ffff:198.51.100.4") == "198.51.100.4"
+    assert limits.address_key(None) is None
+    assert limits.address_key("not an address") is None

@@ -66,13 +66,35 @@ def test_pin_is_hashed_and_checked(alice):
     room.refresh_from_db()
     assert room.has_pin
     assert "246810" not in room.pin_hash
-    assert room.pin_hash.count("$") >= 2  # algorithm$...$hash, as Django's hashers write it
+    scheme, salt, digest = room.pin_hash.split("$")
+    assert (scheme, len(salt), len(digest)) == ("hmac-sha256", 16, 64)
     assert room.check_pin("246810")
     assert not room.check_pin("246811")
     assert not room.check_pin("")
     assert not room.check_pin(None)
     room.set_pin(None)
     assert room.pin_hash == "" and room.check_pin(None)
+
+
+def test_pin_hashes_are_salted_keyed_and_fast(alice, settings):
+    """Equal PINs hash differently per room; another SECRET_KEY checks them only as a fallback."""
+    first, second = Room(owner=alice), Room(owner=alice)
+    first.set_pin("1234")
+    second.set_pin("1234")
+    assert first.pin_hash != second.pin_hash
+    settings.SECRET_KEY, old = "another-secret-key-for-this-test-only", settings.SECRET_KEY
+    assert not first.check_pin("1234")
+    settings.SECRET_KEY_FALLBACKS = [old]
+    assert first.check_pin("1234")
+
+
+def test_pins_of_rooms_made_before_hmac_still_check(alice):
+    """A room created before the HMAC scheme keeps its Django password hash and still checks."""
+    from django.contrib.auth.hashers import make_password
+
+    room = Room(owner=alice, pin_hash=make_password("4321"))
+    assert room.check_pin("4321")
+    assert not room.check_pin("4322")
 
 
 def test_participant_and_chat_message(alice):

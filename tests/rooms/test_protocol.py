@@ -886,3 +886,78 @@ async def test_nul_characters_in_stored_text_are_bad_messages(room_of, alice, bo
     await a.send({"type": "leave"})
     answer = await a.request({"type": "create", "name": "x\x00", "id": "c"})
     assert (answer["code"], answer["re"]) == ("bad-message", "c")
+
+
+# --- Public safety: seats, chat rate, socket cap, revocation ------------------------------
+
+
+@pytest.mark.postgres
+async def test_the_same_account_joining_again_takes_over_its_seat(connect, room_of, alice, bob):
+    """A second socket of one account takes the seat: the first gets 4409, the room sees it move."""
+    a, b = await room_of(alice, bob)
+    phone = await connect(bob)
+    answer = await phone.join(a.room["number"])
+    assert answer["peers"] == [await peer_obj(a.peer_id)]
+    assert await b.expect_close() == 4409
+    assert await a.recv() == {"type": "peer-left", "peerId": b.peer_id, "reason": "left"}
+    assert (await a.recv_type("peer-joined"))["peer"]["peerId"] == phone.peer_id
+    assert (await db_participant(b.peer_id)).left_reason == "replaced"
+
+
+async def test_chat_past_its_burst_is_rate_limited(connect, room_of, alice, bob, settings):
+    """CHAT_BURST lines pass at once; the next is refused with rate-limited, echoing its id."""
+    settings.CHAT_RATE, settings.CHAT_BURST = 1, 3
+    a, _ = await room_of(alice, bob)
+    for n in range(4):
+        await a.send({"type": "chat", "text": f"line {n}", "id": f"c{n}"})
+    texts = []
+    while len(texts) < 3:
+        message = await a.recv()
+        if message["type"] == "chat":
+            texts.append(message["text"])
+        else:
+            assert message == err(
+                "rate-limited", "You are sending chat too fast; slow down.", re="c3"
+            )
+    assert texts == ["line 0", "line 1", "line 2"]
+
+
+async def test_sockets_past_the_per_account_cap_are_closed_4429(connect, alice, bob, settings):
+    """The (SOCKETS_PER_USER + 1)th socket of one account is closed 4429; others are not."""
+    settings.SOCKETS_PER_USER = 2
+    first, _ = await connect(alice), await connect(alice)
+    third = await connect(alice)
+    assert await third.expect_close() == 4429
+    assert await (await connect(bob)).request({"type": "ping", "id": "b"}) == {
+        "type": "pong",
+        "re": "b",
+    }
+    await first.close()
+    fourth = await connect(alice)
+    assert await fourth.request({"type": "ping", "id": "4"}) == {"type": "pong", "re": "4"}
+
+
+async def test_logout_closes_the_sessions_socket_with_4401(connect, room_of, alice, bob):
+    """Logging out over HTTP closes the sockets of that session (4401); the room sees it leave."""
+    from channels.testing import WebsocketCommunicator
+    from django.test import Client
+
+    from config.asgi import application
+    from tests.conftest import Peer
+
+    a, b = await room_of(alice, bob)
+    client = Client()
+    await database_sync_to_async(client.force_login)(bob)
+    headers = [
+        (b"host", b"localhost"),
+        (b"origin", b"http://localhost"),
+        (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
+    ]
+    tab = Peer(WebsocketCommunicator(application, "/ws/signaling/", headers=headers))
+    assert (await tab.ws.connect())[0]
+    assert await tab.request({"type": "ping", "id": "t"}) == {"type": "pong", "re": "t"}
+    await database_sync_to_async(client.post)("/accounts/logout/")
+    assert await tab.expect_close() == 4401
+    # Bob's other session (the one in the call) is untouched.
+    assert await b.request({"type": "ping", "id": "b"}) == {"type": "pong", "re": "b"}
+    assert await a.request({"type": "ping", "id": "a"}) == {"type": "pong", "re": "a"}

@@ -62,8 +62,9 @@ def test_room_create_defaults(alice):
     assert room.owner == alice and room.is_open
 
 
-def test_room_create_numbers_are_distinct_among_open_rooms(alice):
+def test_room_create_numbers_are_distinct_among_open_rooms(alice, settings):
     """Many rooms created in a row all get distinct, well-formed numbers."""
+    settings.ROOMS_CREATED_PER_HOUR = settings.OPEN_ROOMS_PER_USER = 40
     numbers = [services.room_create(owner=alice).number for _ in range(40)]
     assert len(set(numbers)) == 40
     assert all(NUMBER_RE.fullmatch(number) for number in numbers)
@@ -186,6 +187,54 @@ def test_room_join_checks_the_pin(make_room, alice, bob):
     assert refused(p.BAD_PIN, room, bob, pin="4321") == "That PIN is not right."
     assert join(room, bob, pin="1234").participant.user == bob
     assert join(room, alice).participant.user == alice
+
+
+def test_room_join_takes_over_the_same_users_seat(make_room, alice, bob):
+    """A second join of the same account takes its seat over, even when the room is full."""
+    room = make_room(alice, capacity=2)
+    join(room, alice)
+    first = join(room, bob)
+    second = services.room_join(number=room.number, user=bob, channel_name="test!bob-phone")
+    assert second.replaced == ((first.participant.peer_id, "test!bob"),)
+    assert [peer["peerId"] for peer, _ in second.peers] == [
+        Participant.objects.get(room=room, user=alice).peer_id
+    ]
+    assert second.room_dict["participants"] == 2
+    old = Participant.objects.get(peer_id=first.participant.peer_id)
+    assert (old.is_active, old.left_reason) == (False, "replaced")
+    assert services.participant_was_replaced(peer_id=old.peer_id, user=bob)
+    assert not services.participant_was_replaced(peer_id=second.participant.peer_id, user=bob)
+    assert first.replaced == ()
+
+
+def test_room_creation_caps_per_account(alice, staff, settings):
+    """Open rooms and rooms per hour are capped per account (not staff); ending one frees one."""
+    settings.OPEN_ROOMS_PER_USER, settings.ROOMS_CREATED_PER_HOUR = 2, 3
+    first = services.room_create(owner=alice)
+    services.room_create(owner=alice)
+    with pytest.raises(p.ClientError) as caught:
+        services.room_create(owner=alice)
+    assert (caught.value.code, caught.value.message) == (
+        "rate-limited",
+        "You have 2 open rooms; end one before creating another.",
+    )
+    with pytest.raises(p.ClientError):
+        services.room_create_and_join(number="123456789", owner=alice, channel_name="c")
+    services.room_close(room=first, reason="owner")
+    services.room_create(owner=alice)
+    Room.objects.filter(owner=alice).update(closed_at=timezone.now())
+    with pytest.raises(p.ClientError) as caught:
+        services.room_create(owner=alice)
+    assert caught.value.message == (
+        "You have created too many rooms in the last hour; try again later."
+    )
+    # An hour later the count starts again.
+    Room.objects.filter(owner=alice).update(
+        created_at=timezone.now() - timedelta(hours=1, seconds=1)
+    )
+    services.room_create(owner=alice)
+    for _ in range(5):
+        services.room_create(owner=staff)
 
 
 def test_room_join_refuses_closed_and_unknown_rooms(make_room, alice, bob):

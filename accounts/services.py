@@ -1,0 +1,35 @@
+"""Writes on accounts that an admin makes: signing a user out everywhere, blocking them."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from accounts.models import UserSession
+from accounts.signals import REMOVED, send_sessions_revoked
+
+
+def user_sign_out_everywhere(*, user: AbstractBaseUser) -> int:
+    """End every login session of `user` and every call they are in; return the sessions ended."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    with transaction.atomic():
+        keys = list(UserSession.objects.filter(user=user).values_list("session_key", flat=True))
+        for key in keys:
+            store(key).delete()
+        UserSession.objects.filter(user=user).delete()
+        send_sessions_revoked(user_id=user.pk, session_key=None, reason=REMOVED)
+    return len(keys)
+
+
+def user_block(*, user: AbstractBaseUser) -> None:
+    """Deactivate `user` (they cannot sign in again) and sign them out everywhere."""
+    with transaction.atomic():
+        # First, so that the sockets close as "removed" (the deactivation's own
+        # revocation, sent after it, then finds nothing left to close).
+        user_sign_out_everywhere(user=user)
+        if user.is_active:
+            user.is_active = False
+            user.save(update_fields=["is_active"])

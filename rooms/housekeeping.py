@@ -1,0 +1,79 @@
+"""What keeps the database from growing without bound: run by the workers, no cron needed.
+
+Every worker runs `prune()` every `PRUNE_INTERVAL` seconds (rooms/worker.py),
+one worker at a time when they share Redis; `manage.py prune` runs it by hand.
+
+- Rooms nobody has been in for `EMPTY_ROOM_CLOSE_AFTER` seconds (never
+  joined since they were created, or empty since the last person left) are
+  closed, so a script cannot hold room numbers forever.
+- Chat lines older than `CHAT_RETENTION_DAYS` days are deleted.
+- Expired login sessions are cleared (what `manage.py clearsessions` does),
+  with the rows that track them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from accounts.models import UserSession
+from rooms import services
+from rooms.models import ChatMessage, Room
+
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    rooms_closed: int
+    chat_deleted: int
+    sessions_deleted: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.rooms_closed or self.chat_deleted or self.sessions_deleted)
+
+
+def idle_rooms(*, before: datetime) -> list[Room]:
+    """Open rooms with nobody in them and no one there since `before`."""
+    return list(
+        Room.objects.open()
+        .filter(created_at__lt=before)
+        .annotate(
+            present=Count("participants", filter=Q(participants__left_at__isnull=True)),
+            last_left=Max("participants__left_at"),
+        )
+        .filter(present=0)
+        .filter(Q(last_left__isnull=True) | Q(last_left__lt=before))
+        .select_related("owner")[:BATCH]
+    )
+
+
+def prune(*, now: datetime | None = None) -> PruneReport:
+    now = now or timezone.now()
+    before = now - timedelta(seconds=settings.EMPTY_ROOM_CLOSE_AFTER)
+    closed = sum(
+        services.room_close_if_idle(room=room, before=before) for room in idle_rooms(before=before)
+    )
+    cutoff = now - timedelta(days=settings.CHAT_RETENTION_DAYS)
+    chat = 0
+    while True:
+        ids = list(
+            ChatMessage.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:BATCH]
+        )
+        if not ids:
+            break
+        chat += ChatMessage.objects.filter(pk__in=ids).delete()[0]
+    with transaction.atomic():
+        expired = Session.objects.filter(expire_date__lt=now).values_list("session_key", flat=True)
+        UserSession.objects.filter(session_key__in=list(expired)).delete()
+        before_count = Session.objects.filter(expire_date__lt=now).count()
+        import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+    return PruneReport(rooms_closed=closed, chat_deleted=chat, sessions_deleted=before_count)

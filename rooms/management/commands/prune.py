@@ -1,0 +1,18 @@
+from django.core.management.base import BaseCommand
+
+from rooms.housekeeping import prune
+
+
+class Command(BaseCommand):
+    help = (
+        "Close rooms empty for EMPTY_ROOM_CLOSE_AFTER, delete chat older than "
+        "CHAT_RETENTION_DAYS and clear expired sessions (the workers also do this "
+        "every PRUNE_INTERVAL)."
+    )
+
+    def handle(self, *args, **options) -> None:
+        report = prune()
+        self.stdout.write(
+            f"closed {report.rooms_closed} idle rooms, deleted {report.chat_deleted} chat lines "
+            f"and {report.sessions_deleted} expired sessions"
+        )
