@@ -20,8 +20,14 @@ export const FINAL_CLOSE_CODES = new Set([
   CLOSE_CODES.BAD_INPUT,
   CLOSE_CODES.UNAUTHENTICATED,
   CLOSE_CODES.FORBIDDEN_ORIGIN,
+  // Another tab or device has this seat now; coming back would take it from
+  // them, and they would take it back: a loop.
+  CLOSE_CODES.REPLACED,
   CLOSE_CODES.RATE_LIMITED,
 ]);
+
+// Close codes that ask to come back: reconnect with backoff and resume.
+export const RECONNECT_CLOSE_CODES = new Set([CLOSE_CODES.RECONNECT]);
 
 // How a call can end, and what the person is told.
 export const ENDINGS = Object.freeze({
@@ -35,11 +41,15 @@ export const ENDINGS = Object.freeze({
     message: 'The connection to the server was lost and could not be restored.',
     rejoin: true,
   },
+  replaced: {
+    title: 'The call continues elsewhere', message: closeText(CLOSE_CODES.REPLACED), rejoin: true,
+  },
 });
 
 const ENDING_FOR_CLOSE = Object.freeze({
   [CLOSE_CODES.ROOM_CLOSED]: 'closed',
   [CLOSE_CODES.KICKED]: 'kicked',
+  [CLOSE_CODES.REPLACED]: 'replaced',
 });
 
 const NO_PINS = Object.freeze({ get: () => '', set: () => {} });

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { FakeLink, FakeSignaling, memoryPins, record } from './fakes.js';
-import { Call, ENDINGS } from '../../static/js/call.js';
+import {
+  Call, ENDINGS, FINAL_CLOSE_CODES, RECONNECT_CLOSE_CODES,
+} from '../../static/js/call.js';
 import { CLOSE_CODES } from '../../static/js/wire.js';
 
 const NUMBER = '482913075';
@@ -314,6 +316,21 @@ describe('resume', () => {
 });
 
 describe('ending', () => {
+  test('4409: another tab or device has the seat; the call ends for good and says so', () => {
+    const { call, signaling, links } = inCall();
+    signaling.closedWith(CLOSE_CODES.REPLACED);
+    assert.equal(call.phase, 'ended');
+    assert.deepEqual(call.ended, {
+      reason: 'replaced',
+      title: 'The call continues elsewhere',
+      message: 'You joined this call from another tab or device, so it continues there.',
+      rejoin: true,
+    });
+    assert.equal(links[0].closed, true);
+    assert.equal(signaling.closes, 1);
+    assert.equal(FINAL_CLOSE_CODES.has(4409), true);
+  });
+
   test('4401: off to the login page, and back here after', () => {
     const { call, signaling } = setup();
     const navigations = record(call, ['navigate']);
@@ -341,6 +358,13 @@ describe('ending', () => {
         `close code ${code}`,
       );
     }
+  });
+
+  test('every close code of the protocol is either final or a reason to come back', () => {
+    for (const code of Object.values(CLOSE_CODES)) {
+      assert.notEqual(FINAL_CLOSE_CODES.has(code), RECONNECT_CLOSE_CODES.has(code), `close code ${code}`);
+    }
+    assert.deepEqual([...RECONNECT_CLOSE_CODES], [1012]);
   });
 
   test('kicked: links closed, socket closed, no way back in', () => {

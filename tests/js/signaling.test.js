@@ -65,7 +65,7 @@ function states() {
   return seen;
 }
 
-for (const [code, name] of [[4401, 'signed out'], [4003, 'kicked'], [4000, 'room closed']]) {
+for (const [code, name] of [[4409, 'another socket took the peer'], [4401, 'signed out'], [4003, 'kicked'], [4000, 'room closed']]) {
   test(`close ${code} (${name}) is final: closed for good, no second socket`, () => {
     const closed = [];
     client.addEventListener('closed', ({ detail }) => closed.push(detail));
