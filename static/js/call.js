@@ -13,7 +13,7 @@ import { closeText, createDispatcher, errorText, LEFT_REASON_TEXT } from './prot
 import { displayName } from './names.js';
 
 // Close codes after which reconnecting cannot help: the signaling client
-// stops, and the call ends (4401 sends the person to sign in).
+// stops, and the call ends (or, before joining, 4401 sends the person to sign in).
 export const FINAL_CLOSE_CODES = new Set([
   CLOSE_CODES.ROOM_CLOSED,
   CLOSE_CODES.KICKED,
@@ -43,6 +43,9 @@ export const ENDINGS = Object.freeze({
   },
   replaced: {
     title: 'The call continues elsewhere', message: closeText(CLOSE_CODES.REPLACED), rejoin: true,
+  },
+  'signed-out': {
+    title: 'You were signed out', message: closeText(CLOSE_CODES.UNAUTHENTICATED), signIn: true,
   },
 });
 
@@ -83,7 +86,7 @@ export class Call extends EventTarget {
     this.pins = pins;
     this.log = log;
     this.phase = 'prejoin';
-    this.ended = null; // {reason, title, message, rejoin}
+    this.ended = null; // {reason, title, message, rejoin, signIn}
     this.peerId = null;
     this.resumeToken = null;
     this.joins = 0;
@@ -256,6 +259,7 @@ export class Call extends EventTarget {
       title: ending.title,
       message: detail || ending.message,
       rejoin: Boolean(ending.rejoin),
+      signIn: ending.signIn ? this.loginUrl : null,
     };
     this.phase = 'ended';
     this.removeAllPeers();
@@ -339,8 +343,10 @@ export class Call extends EventTarget {
   onClosed(code) {
     if (this.phase === 'ended') return;
     if (code === CLOSE_CODES.UNAUTHENTICATED) {
-      // The session ran out: sign in and come back.
-      this.emit('navigate', { url: this.loginUrl });
+      // In the call: signed out elsewhere (logout, password change, removed by
+      // an admin). Before it: the session ran out; sign in and come back.
+      if (this.phase === 'in-call') this.end('signed-out');
+      else this.emit('navigate', { url: this.loginUrl });
       return;
     }
     const reason = ENDING_FOR_CLOSE[code];

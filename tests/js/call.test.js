@@ -297,6 +297,7 @@ describe('resume', () => {
       title: 'Disconnected',
       message: 'This room is full. Ask the owner to raise its capacity, or try again later.',
       rejoin: true,
+      signIn: null,
     });
   });
 
@@ -325,13 +326,28 @@ describe('ending', () => {
       title: 'The call continues elsewhere',
       message: 'You joined this call from another tab or device, so it continues there.',
       rejoin: true,
+      signIn: null,
     });
     assert.equal(links[0].closed, true);
     assert.equal(signaling.closes, 1);
     assert.equal(FINAL_CLOSE_CODES.has(4409), true);
   });
 
-  test('4401: off to the login page, and back here after', () => {
+  test('4401 in the call: signed out elsewhere, with the way to sign in again', () => {
+    const { call, signaling } = inCall();
+    const navigations = record(call, ['navigate']);
+    signaling.closedWith(CLOSE_CODES.UNAUTHENTICATED);
+    assert.deepEqual(call.ended, {
+      reason: 'signed-out',
+      title: 'You were signed out',
+      message: 'You were signed out (here or on another device). Sign in again to rejoin the call.',
+      rejoin: false,
+      signIn: '/accounts/login/?next=%2Frooms%2F482913075%2F',
+    });
+    assert.deepEqual(navigations, []);
+  });
+
+  test('4401 before the call started: off to the login page, and back here after', () => {
     const { call, signaling } = setup();
     const navigations = record(call, ['navigate']);
     call.join();

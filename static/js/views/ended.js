@@ -1,10 +1,11 @@
-// The screen after the call: why it ended, and the way back.
+// The screen after the call: why it ended, and the way back (rejoin, or sign in).
 
 import { $, show } from '../ui.js';
 
 export function mountEnded({ call }) {
   const title = $('ended-title');
   const rejoin = $('rejoin-button');
+  const signIn = $('sign-in-link');
 
   rejoin.addEventListener('click', () => window.location.reload());
   call.addEventListener('phase', ({ detail: { phase, ended } }) => {
@@ -13,6 +14,8 @@ export function mountEnded({ call }) {
     $('ended-message').textContent = ended.message;
     $('ended').dataset.reason = ended.reason;
     show(rejoin, ended.rejoin);
+    if (ended.signIn) signIn.href = ended.signIn;
+    show(signIn, Boolean(ended.signIn));
     title.focus();
   });
 }
