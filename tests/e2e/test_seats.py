@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import Person, Stack
+from tests.e2e.conftest import Person, Stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -103,3 +103,77 @@ def test_signed_out_elsewhere_ends_the_call_with_a_way_back_in(people, stack: St
     # The tab that had not joined yet goes to the login page, and would come back here.
     waiting.press_join()
     expect(waiting.page).to_have_url(f"{stack.main[0]}{login_url(number)}")
+
+
+def test_the_same_person_joining_from_a_second_tab_takes_the_seat(people):
+    """One person, two tabs: the second joins; the first says so and never comes back (4409)."""
+    alice = people("alice")
+    number = alice.create_room(name="Two tabs")
+    alice.press_join()
+    alice.wait_in_call()
+
+    tab = alice.new_tab()  # same context: same session, same user
+    tab.enter(number)
+    expect_continued_elsewhere(alice)
+    before = sockets(alice)
+    assert before == {"open": 0, "made": 1, "closes": [REPLACED], "joined": 1}
+
+    # Barrier: a third person gets a working call with the new tab, and sees Alice once.
+    # Had the first tab come back, it would have taken the seat back (4409 for the new tab).
+    bob = people("bob")
+    bob.enter(number)
+    for me in (tab, bob):
+        me.wait_remote_videos(1)
+    expect(bob.tiles()).to_have_count(1)
+    expect(bob.tile_of(alice)).to_have_attribute("data-state", "connected")
+    expect(tab.tiles()).to_have_count(1)
+    assert sockets(alice) == before
+    assert sockets(tab) == {"open": 1, "made": 1, "closes": [], "joined": 1}
+
+
+def test_a_duplicated_tab_and_its_original_do_not_take_the_seat_in_turns(people):
+    """A duplicated tab (sessionStorage copied) and the original both join: exactly one stays."""
+    alice = people("alice")
+    number = alice.create_room(name="Duplicated", pin="2468")
+    # The PIN is remembered in this tab's sessionStorage; a duplicated tab copies it.
+    storage = alice.page.evaluate("Object.entries(sessionStorage)")
+    assert storage == [[f"room-pin:{number}", "2468"]]
+    twin = alice.new_tab()
+    twin.page.goto(twin.url("/"))
+    twin.page.evaluate(
+        "(entries) => entries.forEach(([key, value]) => sessionStorage.setItem(key, value))",
+        storage,
+    )
+    twin.open_room(number)
+    expect(twin.page.get_by_test_id("pin-input")).to_have_value("2468")
+
+    for tab in (alice, twin):
+        expect(tab.page.get_by_test_id("join-button")).to_be_enabled(timeout=10000)
+    alice.page.get_by_test_id("join-button").click()
+    twin.page.get_by_test_id("join-button").click()
+
+    def phases() -> list[str]:
+        return [tab.page.locator("body").get_attribute("data-phase") or "" for tab in (alice, twin)]
+
+    wait_until(
+        lambda: sorted(phases()) == ["ended", "in-call"], timeout=15, what="one tab in the call"
+    )
+    stayed, left = (alice, twin) if phases()[0] == "in-call" else (twin, alice)
+    expect_continued_elsewhere(left)
+    before = sockets(left)
+    assert before == {"open": 0, "made": 1, "closes": [REPLACED], "joined": 1}
+
+    # Barrier: a third person gets a working call with the tab that stayed, and
+    # sees Alice once; neither tab has moved since.
+    bob = people("bob")
+    bob.open_room(number)
+    bob.page.get_by_test_id("pin-input").fill("2468")
+    bob.press_join()
+    bob.wait_in_call()
+    for me in (stayed, bob):
+        me.wait_remote_videos(1)
+    expect(bob.tiles()).to_have_count(1)
+    expect(bob.tile_of(alice)).to_have_attribute("data-state", "connected")
+    assert sorted(phases()) == ["ended", "in-call"]
+    assert sockets(left) == before
+    assert sockets(stayed) == {"open": 1, "made": 1, "closes": [], "joined": 1}
