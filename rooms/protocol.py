@@ -399,3 +399,54 @@ def room_closed(reason: str) -> dict[str, Any]:
 
 def kicked() -> dict[str, Any]:
     return {"type": KICKED}
+
+
+# --- For the browser client (static/js/wire.js) ------------------------------------------
+
+
+def client_constants() -> dict[str, Any]:
+    """Return the constants the browser client needs, for `manage.py export_wire`.
+
+    They are collected rather than copied, so a constant added above reaches
+    static/js/wire.js with no further work: client types are the keys of
+    VALIDATORS, error codes ERROR_CODES, left reasons LEFT_REASONS, close codes
+    every integer named CLOSE_*, limits every integer named *_MAX or *_MIN
+    (CAPACITY_* come from rooms.models), patterns every compiled regular
+    expression (its source, in the syntax Python and JavaScript share).
+    Server types are the one group without a registry above, so they are named
+    here; tests/rooms/test_wire.py fails for a type constant left out.
+    """
+    module = {name: value for name, value in globals().items() if name.isupper()}
+    server_types = (
+        JOINED, PEER_JOINED, PEER_LEFT, PEER_UPDATED, OFFER, ANSWER, CANDIDATE, CHAT,
+        ROOM_UPDATED, ROOM_CLOSED, KICKED, ERROR, PONG,
+    )  # fmt: skip
+
+    def keyed(values: Any) -> dict[str, str]:
+        return {value.upper().replace("-", "_"): value for value in values}
+
+    patterns = {}
+    for name, value in sorted(module.items()):
+        if isinstance(value, re.Pattern):
+            if value.flags & ~re.UNICODE:
+                raise ValueError(f"{name}: flags cannot be exported to JavaScript")
+            patterns[name.removesuffix("_RE")] = value.pattern
+    close_codes = {
+        name.removeprefix("CLOSE_"): value
+        for name, value in module.items()
+        if name.startswith("CLOSE_") and type(value) is int
+    }
+    return {
+        "PROTOCOL_VERSION": PROTOCOL_VERSION,
+        "CLIENT_TYPES": keyed(VALIDATORS),
+        "SERVER_TYPES": keyed(server_types),
+        "ERROR_CODES": keyed(sorted(ERROR_CODES)),
+        "CLOSE_CODES": dict(sorted(close_codes.items(), key=lambda item: item[1])),
+        "LEFT_REASONS": keyed(LEFT_REASONS),
+        "LIMITS": {
+            name: value
+            for name, value in sorted(module.items())
+            if name.endswith(("_MAX", "_MIN")) and type(value) is int
+        },
+        "PATTERNS": patterns,
+    }

@@ -10,7 +10,7 @@ from accounts.ice import session_config
 from config.api import ApiError, api_view, read_json_object
 from rooms import limits, services
 from rooms import protocol as p
-from rooms.models import Room
+from rooms.models import CAPACITY_DEFAULT, Room
 from rooms.selectors import room_get_by_number, room_to_dict, user_recent_rooms
 
 HTTP_STATUS = {p.BAD_MESSAGE: 400, p.ROOM_NOT_FOUND: 404, p.RATE_LIMITED: 429, p.SERVER_BUSY: 503}
@@ -46,6 +46,10 @@ def lobby(request: HttpRequest) -> HttpResponse:
         {
             "session_config": session_config(user=request.user, request=request),
             "recent_rooms": user_recent_rooms(user=request.user),
+            # Form limits from the protocol, so the page never allows what the server refuses.
+            "capacities": range(p.CAPACITY_MIN, p.CAPACITY_MAX + 1),
+            "capacity_default": CAPACITY_DEFAULT,
+            "name_max": p.NAME_MAX,
         },
     )
 
@@ -78,6 +82,7 @@ def room_page(request: HttpRequest, number: str) -> HttpResponse:
         {
             "session_config": session_config(user=request.user, request=request),
             "room": room_to_dict(room),
+            "chat_max": p.CHAT_MAX,
         },
     )
 

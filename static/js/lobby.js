@@ -1,8 +1,9 @@
 // The lobby: create a room, join one by its number, see recent rooms.
 
 import { api, ApiError, pinStore } from './api.js';
-import { errorText, formatRoomNumber, normalizeRoomNumber } from './protocol.js';
+import { errorText, formatRoomNumber, isValidPin, normalizeRoomNumber } from './protocol.js';
 import { $, setError } from './ui.js';
+import { ERROR_CODES } from './wire.js';
 
 const createForm = $('create-form');
 const joinForm = $('join-form');
@@ -24,7 +25,7 @@ createForm.addEventListener('submit', async (event) => {
   const name = $('create-name').value.trim();
   const capacity = Number.parseInt($('create-capacity').value, 10);
   const pin = $('create-pin').value.trim();
-  if (pin && !/^[0-9]{4,12}$/.test(pin)) {
+  if (pin && !isValidPin(pin)) {
     setError(error, 'A PIN is 4 to 12 digits, or leave it empty.');
     $('create-pin').focus();
     return;
@@ -58,9 +59,9 @@ joinForm.addEventListener('submit', async (event) => {
   try {
     const room = await api.getRoom(number);
     let problem = '';
-    if (room.closed) problem = 'room-closed';
-    else if (room.locked) problem = 'room-locked';
-    else if (room.capacity && room.participants >= room.capacity) problem = 'room-full';
+    if (room.closed) problem = ERROR_CODES.ROOM_CLOSED;
+    else if (room.locked) problem = ERROR_CODES.ROOM_LOCKED;
+    else if (room.capacity && room.participants >= room.capacity) problem = ERROR_CODES.ROOM_FULL;
     if (problem) {
       setError(error, errorText(problem));
       error.dataset.code = problem;
@@ -71,10 +72,11 @@ joinForm.addEventListener('submit', async (event) => {
     window.location.assign(roomPath(number));
   } catch (err) {
     const code = err instanceof ApiError ? err.code : 'network';
-    setError(error, code === 'room-not-found' || err.status === 404
+    const notFound = code === ERROR_CODES.ROOM_NOT_FOUND || err.status === 404;
+    setError(error, notFound
       ? `There is no room ${formatRoomNumber(number)}. Check the number and try again.`
       : errorText(code, err.message));
-    error.dataset.code = err.status === 404 ? 'room-not-found' : code;
+    error.dataset.code = notFound ? ERROR_CODES.ROOM_NOT_FOUND : code;
     busy(joinForm, false, 'Join');
   }
 });

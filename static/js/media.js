@@ -25,7 +25,9 @@ function reasonOf(err) {
  * could be had (none at all makes a listener). `problems` says, per kind,
  * why a track is missing: denied | missing | busy | error.
  *
- * Events: `trackchange` ({kind, track}) whenever the track of a kind is replaced.
+ * Events: `trackchange` ({kind, track}) whenever the track of a kind is
+ * replaced; `change` ({audio, video, screen}: what is sent now) after a track
+ * is replaced, enabled or disabled, and when a screen share starts or stops.
  */
 export class LocalMedia extends EventTarget {
   constructor() {
@@ -38,6 +40,15 @@ export class LocalMedia extends EventTarget {
 
   track(kind) {
     return (kind === 'audio' ? this.stream.getAudioTracks() : this.stream.getVideoTracks())[0] || null;
+  }
+
+  /** What the others receive now: the microphone and camera on, a screen shared. */
+  state() {
+    return { audio: this.isEnabled('audio'), video: this.isEnabled('video'), screen: Boolean(this.screenTrack) };
+  }
+
+  changed() {
+    this.dispatchEvent(new CustomEvent('change', { detail: this.state() }));
   }
 
   /** The track peers should receive for a kind: the screen wins over the camera. */
@@ -95,6 +106,7 @@ export class LocalMedia extends EventTarget {
       this.stream.addTrack(track);
     }
     this.dispatchEvent(new CustomEvent('trackchange', { detail: { kind, track } }));
+    this.changed();
   }
 
   /** Switch to another camera or microphone; the new track replaces the old everywhere. */
@@ -107,7 +119,9 @@ export class LocalMedia extends EventTarget {
 
   setEnabled(kind, enabled) {
     const track = this.track(kind);
-    if (track) track.enabled = enabled;
+    if (!track || track.enabled === enabled) return;
+    track.enabled = enabled;
+    this.changed();
   }
 
   isEnabled(kind) {
@@ -128,6 +142,7 @@ export class LocalMedia extends EventTarget {
     this.screenTrack = track;
     track.addEventListener('ended', () => this.stopScreen());
     this.dispatchEvent(new CustomEvent('trackchange', { detail: { kind: 'video', track } }));
+    this.changed();
     return track;
   }
 
@@ -137,7 +152,7 @@ export class LocalMedia extends EventTarget {
     this.screenTrack = null;
     track.stop();
     this.dispatchEvent(new CustomEvent('trackchange', { detail: { kind: 'video', track: this.track('video') } }));
-    this.dispatchEvent(new CustomEvent('screenended'));
+    this.changed();
   }
 
   stop() {

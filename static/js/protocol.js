@@ -1,65 +1,61 @@
-// The signaling protocol, version 1, as the browser speaks it.
+// The signaling protocol as the browser speaks it: what is the client's own.
 //
-// This module lists every message type of the wire contract
-// (../shared/design/protocol.md, extended in docs/protocol.md) and builds the
-// one dispatch table through which every server message is handled: a table
-// that forgets a type is refused when the page starts, not when the message
-// first arrives in a call.
+// The wire constants (message types, error and close codes, left reasons,
+// limits, patterns) are generated from the server's rooms/protocol.py into
+// wire.js; this module adds what only the client has: the words a person
+// reads for each code, the one dispatch table rule, and room numbers as
+// people type and read them.
 
-export const PROTOCOL_VERSION = 1;
+import {
+  CLOSE_CODES, ERROR_CODES, LEFT_REASONS, PATTERNS, SERVER_TYPES,
+} from './wire.js';
 
-// Client -> server. `close` is the server's documented extension: the owner
-// ends the meeting for everyone.
-export const CLIENT_TYPES = Object.freeze([
-  'create', 'join', 'offer', 'answer', 'candidate', 'media', 'chat',
-  'leave', 'kick', 'lock', 'unlock', 'ping', 'close',
-]);
-
-// Server -> client.
-export const SERVER_TYPES = Object.freeze([
-  'joined', 'peer-joined', 'peer-left', 'peer-updated', 'offer', 'answer',
-  'candidate', 'chat', 'room-updated', 'room-closed', 'kicked', 'error', 'pong',
-]);
-
-// WebSocket close codes the server uses; none of them is worth reconnecting for.
-export const CLOSE_CODES = Object.freeze({
-  ROOM_CLOSED: 4000,
-  KICKED: 4003,
-  BAD_INPUT: 4400,
-  UNAUTHENTICATED: 4401,
-  FORBIDDEN_ORIGIN: 4403,
-  RATE_LIMITED: 4429,
-});
-export const FINAL_CLOSE_CODES = new Set(Object.values(CLOSE_CODES));
-
-// What a person reads for each error code.
-const ERROR_TEXT = Object.freeze({
-  'bad-message': 'The app sent something the server did not understand. Reload the page.',
-  'too-large': 'That message is too long.',
-  'rate-limited': 'Too many requests: wait a moment and try again.',
-  'room-not-found': 'There is no room with that number. Check the number and try again.',
-  'room-closed': 'This room has been closed.',
-  'room-full': 'This room is full. Ask the owner to raise its capacity, or try again later.',
-  'room-locked': 'This room is locked: its owner is not letting anyone else in.',
-  'bad-pin': 'Wrong PIN. Check it with the person who invited you.',
-  'not-in-room': 'You are not in the room any more.',
-  'already-in-room': 'You are already in a room in this window.',
-  'unknown-peer': 'That person has already left.',
-  forbidden: 'Only the room owner can do that.',
-  'server-busy': 'The server is busy. Try again in a moment.',
+// What a person reads for each error code (tests/js checks every code has one).
+export const ERROR_TEXT = Object.freeze({
+  [ERROR_CODES.BAD_MESSAGE]: 'The app sent something the server did not understand. Reload the page.',
+  [ERROR_CODES.TOO_LARGE]: 'That message is too long.',
+  [ERROR_CODES.RATE_LIMITED]: 'Too many requests: wait a moment and try again.',
+  [ERROR_CODES.ROOM_NOT_FOUND]: 'There is no room with that number. Check the number and try again.',
+  [ERROR_CODES.ROOM_CLOSED]: 'This room has been closed.',
+  [ERROR_CODES.ROOM_FULL]: 'This room is full. Ask the owner to raise its capacity, or try again later.',
+  [ERROR_CODES.ROOM_LOCKED]: 'This room is locked: its owner is not letting anyone else in.',
+  [ERROR_CODES.BAD_PIN]: 'Wrong PIN. Check it with the person who invited you.',
+  [ERROR_CODES.NOT_IN_ROOM]: 'You are not in the room any more.',
+  [ERROR_CODES.ALREADY_IN_ROOM]: 'You are already in a room in this window.',
+  [ERROR_CODES.UNKNOWN_PEER]: 'That person has already left.',
+  [ERROR_CODES.FORBIDDEN]: 'Only the room owner can do that.',
+  [ERROR_CODES.SERVER_BUSY]: 'The server is busy. Try again in a moment.',
 });
 
 export function errorText(code, fallback = '') {
   return ERROR_TEXT[code] || fallback || 'Something went wrong.';
 }
 
-// The reasons a peer leaves, in words.
-export const LEFT_REASON_TEXT = Object.freeze({
-  left: 'left',
-  disconnected: 'lost their connection',
-  kicked: 'was removed by the owner',
-  timeout: 'timed out',
+// What a person reads when the server closes the socket with a code.
+export const CLOSE_TEXT = Object.freeze({
+  [CLOSE_CODES.RECONNECT]: 'The server is restarting. Reconnecting…',
+  [CLOSE_CODES.ROOM_CLOSED]: 'The meeting has ended. Thanks for joining.',
+  [CLOSE_CODES.KICKED]: 'The room owner removed you from this room.',
+  [CLOSE_CODES.BAD_INPUT]: 'The app and the server stopped understanding each other. Reload the page.',
+  [CLOSE_CODES.UNAUTHENTICATED]: 'You were signed out (here or on another device). Sign in again to rejoin the call.',
+  [CLOSE_CODES.FORBIDDEN_ORIGIN]: 'The server does not accept calls from this address.',
+  [CLOSE_CODES.REPLACED]: 'You joined this call from another tab or device, so it continues there.',
+  [CLOSE_CODES.RATE_LIMITED]: ERROR_TEXT[ERROR_CODES.RATE_LIMITED],
 });
+
+export function closeText(code) {
+  return CLOSE_TEXT[code] || '';
+}
+
+// The reasons a peer leaves, in words ("Bob Berg timed out.").
+export const LEFT_REASON_TEXT = Object.freeze({
+  [LEFT_REASONS.LEFT]: 'left',
+  [LEFT_REASONS.DISCONNECTED]: 'lost their connection',
+  [LEFT_REASONS.KICKED]: 'was removed by the owner',
+  [LEFT_REASONS.TIMEOUT]: 'timed out',
+});
+
+const SERVER_TYPE_LIST = Object.freeze(Object.values(SERVER_TYPES));
 
 /**
  * Build the dispatcher for server messages from a table {type: handler}.
@@ -68,8 +64,8 @@ export const LEFT_REASON_TEXT = Object.freeze({
  * type is not in the table goes to `onUnknown` (a newer server may add types).
  */
 export function createDispatcher(table, { onUnknown = () => {} } = {}) {
-  const missing = SERVER_TYPES.filter((type) => typeof table[type] !== 'function');
-  const extra = Object.keys(table).filter((type) => !SERVER_TYPES.includes(type));
+  const missing = SERVER_TYPE_LIST.filter((type) => typeof table[type] !== 'function');
+  const extra = Object.keys(table).filter((type) => !SERVER_TYPE_LIST.includes(type));
   if (missing.length || extra.length) {
     throw new Error(`dispatch table: missing [${missing}], unexpected [${extra}]`);
   }
@@ -81,14 +77,25 @@ export function createDispatcher(table, { onUnknown = () => {} } = {}) {
   };
 }
 
+const ROOM_NUMBER = new RegExp(`^(?:${PATTERNS.ROOM_NUMBER})$`);
+// The server's separators, plus dots and en dashes: the client turns what
+// people type into the nine digits, so it may forgive a little more.
+const ROOM_NUMBER_SEPARATORS = new RegExp(`(?:${PATTERNS.ROOM_NUMBER_SEPARATORS})|[.\u2013]+`, 'g');
+const PIN = new RegExp(`^(?:${PATTERNS.PIN})$`);
+
 /** Return the 9 digits of a room number as people type it ("482 913 075"), or null. */
 export function normalizeRoomNumber(raw) {
-  const digits = String(raw || '').replace(/[\s.\-–]+/g, '');
-  return /^[1-9][0-9]{8}$/.test(digits) ? digits : null;
+  const digits = String(raw || '').replace(ROOM_NUMBER_SEPARATORS, '');
+  return ROOM_NUMBER.test(digits) ? digits : null;
 }
 
 /** "482913075" -> "482 913 075", the way the number is read aloud. */
 export function formatRoomNumber(number) {
   const n = String(number || '');
   return n.length === 9 ? `${n.slice(0, 3)} ${n.slice(3, 6)} ${n.slice(6)}` : n;
+}
+
+/** Whether a PIN a person chose is one the server accepts (4 to 12 digits). */
+export function isValidPin(pin) {
+  return PIN.test(String(pin));
 }

@@ -1,6 +1,6 @@
 // The signaling WebSocket: one socket, reconnected with backoff, kept alive by ping.
 
-import { FINAL_CLOSE_CODES } from './protocol.js';
+import { CLIENT_TYPES } from './wire.js';
 
 const PING_INTERVAL_MS = 15000; // protocol.md: heartbeat every 15 s
 const PONG_TIMEOUT_MS = 40000; // no answer for this long: the socket is dead
@@ -22,12 +22,14 @@ export function signalingUrl(config) {
  *
  * Events (CustomEvent detail): `open` (every (re)connection), `message`
  * (a parsed server message), `state` ({state: connecting|open|reconnecting|closed}),
- * `closed` ({code, reason}: closed for good, by us or by a final close code).
+ * `closed` ({code, reason}: closed for good, by a close code in
+ * `finalCloseCodes`; the caller decides which codes those are).
  */
 export class SignalingClient extends EventTarget {
-  constructor(url) {
+  constructor(url, { finalCloseCodes = new Set() } = {}) {
     super();
     this.url = url;
+    this.finalCloseCodes = finalCloseCodes;
     this.ws = null;
     this.state = 'idle';
     this.attempt = 0;
@@ -83,7 +85,7 @@ export class SignalingClient extends EventTarget {
       if (ws !== this.ws) return;
       this.ws = null;
       this.stopHeartbeat();
-      if (this.stopped || FINAL_CLOSE_CODES.has(event.code)) {
+      if (this.stopped || this.finalCloseCodes.has(event.code)) {
         this.stopped = true;
         this.setState('closed');
         this.emit('closed', { code: event.code, reason: event.reason });
@@ -111,7 +113,7 @@ export class SignalingClient extends EventTarget {
         this.drop();
         return;
       }
-      this.send({ type: 'ping' });
+      this.send({ type: CLIENT_TYPES.PING });
     }, PING_INTERVAL_MS);
   }
 
@@ -136,7 +138,7 @@ export class SignalingClient extends EventTarget {
   send(message) {
     if (!this.isOpen) return null;
     const out = { ...message };
-    if (out.type !== 'ping' && out.id === undefined) out.id = `c${this.nextId++}`;
+    if (out.type !== CLIENT_TYPES.PING && out.id === undefined) out.id = `c${this.nextId++}`;
     this.ws.send(JSON.stringify(out));
     return out.id || null;
   }

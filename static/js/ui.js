@@ -1,6 +1,8 @@
 // Small DOM helpers shared by the pages. No framework: elements are built
 // with textContent only, so nothing a user types is ever parsed as HTML.
 
+export { displayName, initials } from './names.js';
+
 export const $ = (id) => document.getElementById(id);
 
 /** h('button', {class: 'x', dataset: {peerId}, onclick}, 'text', child) */
@@ -31,15 +33,12 @@ export function setError(el, text) {
   el.hidden = !text;
 }
 
-let toastTimer = 0;
-
 /** A short notice in the corner, read out by screen readers. */
 export function toast(text, { kind = 'info', ms = 4000 } = {}) {
   const box = $('toasts');
   if (!box) return;
   const item = h('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
   box.append(item);
-  toastTimer += 1;
   setTimeout(() => item.remove(), ms);
 }
 
@@ -64,18 +63,17 @@ export async function copyText(text) {
   }
 }
 
-export function initials(name) {
-  const words = String(name || '?').trim().split(/\s+/).filter(Boolean);
-  return (words.length > 1 ? words[0][0] + words[words.length - 1][0] : (words[0] || '?').slice(0, 2)).toUpperCase();
-}
-
-export function displayName(user) {
-  if (!user) return 'Someone';
-  return user.displayName || user.username || 'Someone';
-}
-
 export function formatTime(iso) {
   const date = iso ? new Date(iso) : new Date();
   if (Number.isNaN(date.getTime())) return '';
   return date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+/** A toggle button's pressed state and its label (text, aria-label and title alike). */
+export function setPressed(button, pressed, label) {
+  button.setAttribute('aria-pressed', String(pressed));
+  const text = button.querySelector('.label');
+  if (text) text.textContent = label;
+  button.setAttribute('aria-label', label);
+  button.title = label;
 }

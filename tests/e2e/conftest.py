@@ -66,6 +66,12 @@ PEOPLE = {
 # of the product are asserted with explicit timeouts where they are made.
 expect.set_options(timeout=10_000)
 LOG_DIR = Path(os.environ.get("E2E_LOG_DIR", tempfile.gettempdir())) / f"e2e-{os.getpid()}"
+# The tests' own window into each page (window.__e2e): injected into every
+# context before the page's scripts run; the product serves no test hooks.
+INSTRUMENT = Path(__file__).with_name("instrument.js")
+# TURN credentials on the relay-only worker last a minute, so the client's
+# scheduled refresh (15 s at the earliest) happens within a test.
+RELAY_TURN_TTL = 60
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -277,7 +283,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         main_env = {**base_env, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
         if FORCE_RELAY:
             main_env.update(turn_env)
-        relay_env = {**main_env, **turn_env}
+        relay_env = {**main_env, **turn_env, "TURN_TTL": str(RELAY_TURN_TTL)}
 
         workers: list[tuple[Proc, str]] = []
         for name, env in (("worker-1", main_env), ("worker-2", main_env), ("relay", relay_env)):
@@ -355,8 +361,15 @@ class Person:
         self.display_name = " ".join(PEOPLE[username])
         self.page: Page = context.new_page()
         self.console: list[str] = []
+        self.tabs: list[Person] = []
         self.page.on("console", lambda msg: self.console.append(f"{msg.type}: {msg.text}"))
         self.page.on("pageerror", lambda err: self.console.append(f"pageerror: {err}"))
+
+    def new_tab(self) -> Person:
+        """Another page of the same browser context: the same person, the same session."""
+        tab = Person(self.context, self.base_url, self.username)
+        self.tabs.append(tab)
+        return tab
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -415,7 +428,7 @@ class Person:
 
     def wait_in_call(self) -> None:
         expect(self.page.get_by_test_id("local-tile")).to_be_visible(timeout=10000)
-        self.page.wait_for_function("window.videoRoom && window.videoRoom.phase === 'in-call'")
+        expect(self.page.locator("body")).to_have_attribute("data-phase", "in-call")
 
     # --- What the person sees ----------------------------------------------------------------
 
@@ -426,7 +439,20 @@ class Person:
         return self.tiles().filter(has_text=other.display_name)
 
     def peer_id(self) -> str:
-        return self.page.evaluate("window.videoRoom.peerId")
+        """Our own peer id, which the local tile carries once we are in the call."""
+        peer_id = self.page.get_by_test_id("local-tile").get_attribute("data-peer-id")
+        assert peer_id, f"{self.username} has no peer id (not in the call?)"
+        return peer_id
+
+    def remote_peer_ids(self) -> list[str]:
+        return self.page.evaluate(
+            """() => [...document.querySelectorAll('[data-testid="tile"]')]
+                .map((tile) => tile.dataset.peerId)"""
+        )
+
+    def peers(self) -> list[dict[str, Any]]:
+        """The live peer connections (test instrumentation): remote peer id, state, first SDP."""
+        return self.page.evaluate("window.__e2e.peers()")
 
     def wait_remote_videos(self, count: int, timeout: float = 25) -> None:
         """Wait until `count` remote videos show pictures and their frames keep coming."""
@@ -492,7 +518,7 @@ class Person:
             arg=count,
             timeout=timeout * 1000,
         )
-        peers = [p["peerId"] for p in self.page.evaluate("window.videoRoom.peers()")]
+        peers = self.remote_peer_ids()
         first = {pid: self.stats(pid)["audioPacketsReceived"] for pid in peers}
         wait_until(
             lambda: all(self.stats(pid)["audioPacketsReceived"] > first[pid] + 10 for pid in peers),
@@ -501,14 +527,20 @@ class Person:
         )
 
     def stats(self, peer_id: str) -> dict[str, Any]:
-        return self.page.evaluate("(id) => window.videoRoom.stats(id)", peer_id)
+        """Figures from getStats() on the connection to one peer (test instrumentation)."""
+        stats = self.page.evaluate("(id) => window.__e2e.stats(id)", peer_id)
+        assert stats is not None, f"{self.username} has no connection to {peer_id}"
+        return stats
 
     def diagnostics(self) -> str:
         try:
-            state = self.page.evaluate("window.videoRoom && window.videoRoom.peers()")
+            state = self.page.evaluate(
+                "[document.body.dataset.phase, window.__e2e.openSockets(), window.__e2e.peers()]"
+            )
         except Exception as err:  # the page may be closed
             state = repr(err)
-        return f"{self.username}: peers={state}\n  " + "\n  ".join(self.console[-30:])
+        lines = [f"{self.username}: [phase, open sockets, peers]={state}", *self.console[-30:]]
+        return "\n  ".join(lines) + "".join(f"\n(tab) {tab.diagnostics()}" for tab in self.tabs)
 
 
 @pytest.fixture(scope="session")
@@ -532,6 +564,7 @@ def people(
         state = sessions.get((site, username)) if logged_in else None
         context = browser.new_context(viewport={"width": 1280, "height": 720}, storage_state=state)
         context.set_default_timeout(15000)
+        context.add_init_script(path=INSTRUMENT)
         person = Person(context, site, username)
         made.append(person)
         if logged_in and state is None:

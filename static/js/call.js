@@ -1,0 +1,402 @@
+// The call itself, without any DOM: joining and resuming, the peers, the
+// phase, and every decision taken on a server message.
+//
+// A Call talks to the world through what it is given: a signaling client
+// (signaling.js, or a fake in tests/js), a factory for peer links (peer.js)
+// and a PIN store. It reports by events; the views (views/*.js) render from
+// its state and call its methods (join, leave, sendChat, ...) for what the
+// person asks. Every server message goes through the one dispatch table in
+// the constructor.
+
+import { CLIENT_TYPES as C, CLOSE_CODES, SERVER_TYPES as S } from './wire.js';
+import { closeText, createDispatcher, errorText, LEFT_REASON_TEXT } from './protocol.js';
+import { displayName } from './names.js';
+
+// Close codes after which reconnecting cannot help: the signaling client
+// stops, and the call ends (or, before joining, 4401 sends the person to sign in).
+export const FINAL_CLOSE_CODES = new Set([
+  CLOSE_CODES.ROOM_CLOSED,
+  CLOSE_CODES.KICKED,
+  CLOSE_CODES.BAD_INPUT,
+  CLOSE_CODES.UNAUTHENTICATED,
+  CLOSE_CODES.FORBIDDEN_ORIGIN,
+  // Another tab or device has this seat now; coming back would take it from
+  // them, and they would take it back: a loop.
+  CLOSE_CODES.REPLACED,
+  CLOSE_CODES.RATE_LIMITED,
+]);
+
+// Close codes that ask to come back: reconnect with backoff and resume.
+export const RECONNECT_CLOSE_CODES = new Set([CLOSE_CODES.RECONNECT]);
+
+// How a call can end, and what the person is told.
+export const ENDINGS = Object.freeze({
+  left: {
+    title: 'You left the room', message: 'You can rejoin while the room is open.', rejoin: true,
+  },
+  kicked: { title: 'You were removed', message: closeText(CLOSE_CODES.KICKED) },
+  closed: { title: 'The room was closed', message: closeText(CLOSE_CODES.ROOM_CLOSED) },
+  lost: {
+    title: 'Disconnected',
+    message: 'The connection to the server was lost and could not be restored.',
+    rejoin: true,
+  },
+  replaced: {
+    title: 'The call continues elsewhere', message: closeText(CLOSE_CODES.REPLACED), rejoin: true,
+  },
+  'signed-out': {
+    title: 'You were signed out', message: closeText(CLOSE_CODES.UNAUTHENTICATED), signIn: true,
+  },
+});
+
+const ENDING_FOR_CLOSE = Object.freeze({
+  [CLOSE_CODES.ROOM_CLOSED]: 'closed',
+  [CLOSE_CODES.KICKED]: 'kicked',
+  [CLOSE_CODES.REPLACED]: 'replaced',
+});
+
+const NO_PINS = Object.freeze({ get: () => '', set: () => {} });
+
+/** Where to sign in and come back to this room. */
+export function loginUrl(number) {
+  return `/accounts/login/?next=${encodeURIComponent(`/rooms/${number}/`)}`;
+}
+
+/**
+ * `phase` is prejoin -> joining -> in-call -> ended (joining goes back to
+ * prejoin when the server refuses); `ended` says why, once it has.
+ *
+ * Events (CustomEvent detail):
+ * `phase` ({phase, ended}), `room` ({room}), `joined` ({peerId, created, resumed}),
+ * `peer-added` / `peer-changed` / `peer-removed` ({peer}), `peer-state` ({peer, state}),
+ * `peer-track` ({peer, stream}), `local-media` ({media}), `chat` ({line, mine}),
+ * `notice` ({text}), `join-error` ({code, text}), `error` ({code, text}),
+ * `signaling` ({state}), `navigate` ({url}).
+ *
+ * A peer is {peerId, info, link}: `info` is the server's peer object, `link`
+ * what `createLink({peerId, polite, send})` returned (a PeerLink).
+ */
+export class Call extends EventTarget {
+  constructor({ room, me, signaling, createLink, pins = NO_PINS, log = console }) {
+    super();
+    this.room = { ...room };
+    this.me = me || {};
+    this.signaling = signaling;
+    this.createLink = createLink;
+    this.pins = pins;
+    this.log = log;
+    this.phase = 'prejoin';
+    this.ended = null; // {reason, title, message, rejoin, signIn}
+    this.peerId = null;
+    this.resumeToken = null;
+    this.joins = 0;
+    this.pin = '';
+    this.joinRequest = null; // {id, resume}: the join the next `error` with this `re` answers
+    this.localMedia = { audio: false, video: false, screen: false };
+    this.peers = new Map();
+    this.chat = []; // every line shown, oldest first
+    this.chatKeys = new Set();
+    this.signalingState = signaling.state || 'idle';
+
+    this.handle = createDispatcher({
+      [S.JOINED]: (message) => this.onJoined(message),
+      [S.PEER_JOINED]: ({ peer }) => {
+        if (!peer || peer.peerId === this.peerId || this.phase !== 'in-call') return;
+        const known = this.peers.has(peer.peerId);
+        // The peer already here is polite; the newcomer will send the offer.
+        this.addPeer(peer, true);
+        if (!known) this.notice(`${displayName(peer.user)} joined.`);
+      },
+      [S.PEER_LEFT]: ({ peerId, reason }) => {
+        const peer = this.peers.get(peerId);
+        if (!peer) return;
+        this.removePeer(peerId);
+        this.notice(`${displayName(peer.info.user)} ${LEFT_REASON_TEXT[reason] || 'left'}.`);
+      },
+      [S.PEER_UPDATED]: ({ peer }) => {
+        if (peer && peer.peerId !== this.peerId) this.updatePeer(peer);
+      },
+      [S.OFFER]: (message) => {
+        if (this.phase !== 'in-call') return;
+        // An offer can overtake the peer-joined that announces its sender.
+        const peer = this.peers.get(message.from)
+          || this.addPeer({ peerId: message.from, user: null, media: {} }, true);
+        peer.link.handleDescription('offer', message.sdp);
+      },
+      [S.ANSWER]: (message) => {
+        const peer = this.peers.get(message.from);
+        if (peer) peer.link.handleDescription('answer', message.sdp);
+      },
+      [S.CANDIDATE]: (message) => {
+        const peer = this.peers.get(message.from);
+        if (peer) peer.link.handleCandidate(message.candidate);
+      },
+      [S.CHAT]: (line) => this.addChat(line),
+      [S.ROOM_UPDATED]: ({ room: updated }) => {
+        const wasLocked = this.room.locked;
+        this.setRoom({ ...this.room, ...updated });
+        if (this.phase === 'in-call' && wasLocked !== this.room.locked) {
+          this.notice(this.room.locked ? 'The room is locked: nobody else can join.' : 'The room is open again.');
+        }
+      },
+      [S.ROOM_CLOSED]: ({ reason }) => {
+        this.end('closed', reason === 'owner' ? 'The owner ended the meeting for everyone.' : '');
+      },
+      [S.KICKED]: () => this.end('kicked'),
+      [S.ERROR]: (message) => {
+        if (this.joinRequest && message.re && message.re === this.joinRequest.id) {
+          this.onJoinError(message);
+          return;
+        }
+        this.emit('error', { code: message.code, text: errorText(message.code, message.message) });
+      },
+      [S.PONG]: () => {},
+    }, { onUnknown: (message) => this.log.debug('signaling: ignoring', message && message.type) });
+
+    signaling.addEventListener('open', () => {
+      if (this.phase === 'joining' || this.phase === 'in-call') this.sendJoin();
+    });
+    signaling.addEventListener('message', ({ detail }) => this.handle(detail));
+    signaling.addEventListener('state', ({ detail }) => {
+      this.signalingState = detail.state;
+      this.emit('signaling', { state: detail.state });
+    });
+    signaling.addEventListener('closed', ({ detail }) => this.onClosed(detail.code));
+  }
+
+  emit(type, detail = {}) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  get isOwner() {
+    return Boolean(this.room.owner && this.me.id !== undefined && this.room.owner.id === this.me.id);
+  }
+
+  get loginUrl() {
+    return loginUrl(this.room.number);
+  }
+
+  setPhase(phase) {
+    if (this.phase === phase) return;
+    this.phase = phase;
+    this.emit('phase', { phase, ended: this.ended });
+  }
+
+  setRoom(room) {
+    this.room = room;
+    this.emit('room', { room });
+  }
+
+  notice(text) {
+    this.emit('notice', { text });
+  }
+
+  send(message) {
+    return this.signaling.send(message);
+  }
+
+  // --- What the person asks for -----------------------------------------------------
+
+  /** Join the room (from the pre-join screen); false when not in a state to. */
+  join({ pin = '' } = {}) {
+    if (this.phase !== 'prejoin') return false;
+    this.pin = pin || this.pins.get(this.room.number) || '';
+    this.setPhase('joining');
+    if (this.signaling.isOpen) this.sendJoin();
+    else this.signaling.connect();
+    return true;
+  }
+
+  leave() {
+    if (this.phase === 'ended') return;
+    this.send({ type: C.LEAVE });
+    this.end('left');
+  }
+
+  /** Closing the tab says goodbye, so the others' tile goes at once. */
+  goodbye() {
+    if (this.phase === 'in-call') this.send({ type: C.LEAVE });
+  }
+
+  /** Send a chat line; its request id, or null when not connected. */
+  sendChat(text) {
+    return this.send({ type: C.CHAT, text });
+  }
+
+  /** What we send (mute, camera off, screen); told to the others once in the call. */
+  setMedia({ audio, video, screen }) {
+    const media = { audio: Boolean(audio), video: Boolean(video), screen: Boolean(screen) };
+    const was = this.localMedia;
+    if (media.audio === was.audio && media.video === was.video && media.screen === was.screen) return;
+    this.localMedia = media;
+    if (this.phase === 'in-call') this.send({ type: C.MEDIA, ...media });
+    this.emit('local-media', { media });
+  }
+
+  kick(peerId) {
+    return this.send({ type: C.KICK, peer: peerId });
+  }
+
+  toggleLock() {
+    return this.send({ type: this.room.locked ? C.UNLOCK : C.LOCK });
+  }
+
+  endForEveryone() {
+    return this.send({ type: C.CLOSE });
+  }
+
+  /** New ICE servers (fresh TURN credentials) for every link's next gathering. */
+  setIceServers(config) {
+    for (const peer of this.peers.values()) peer.link.setIceServers(config);
+  }
+
+  /** End the call for `reason` (a key of ENDINGS); `detail` replaces its message. */
+  end(reason, detail = '') {
+    if (this.phase === 'ended') return;
+    const ending = ENDINGS[reason] || ENDINGS.lost;
+    this.ended = {
+      reason: ENDINGS[reason] ? reason : 'lost',
+      title: ending.title,
+      message: detail || ending.message,
+      rejoin: Boolean(ending.rejoin),
+      signIn: ending.signIn ? this.loginUrl : null,
+    };
+    this.phase = 'ended';
+    this.removeAllPeers();
+    this.signaling.close();
+    this.emit('phase', { phase: 'ended', ended: this.ended });
+  }
+
+  // --- Joining and resuming ----------------------------------------------------------------
+
+  sendJoin() {
+    const message = { type: C.JOIN, room: this.room.number };
+    if (this.pin) message.pin = this.pin;
+    // Back after a dropped socket: ask for our old peer, so the others see nothing.
+    const resume = Boolean(this.resumeToken && this.peerId);
+    if (resume) message.resume = this.resumeToken;
+    const id = this.send(message);
+    this.joinRequest = id ? { id, resume } : null;
+  }
+
+  onJoined(message) {
+    this.joinRequest = null;
+    this.joins += 1;
+    const resumed = Boolean(this.peerId) && message.peerId === this.peerId;
+    // A new peer id (a first join, or the resume was refused): we are the newcomer.
+    if (!resumed) this.removeAllPeers();
+    this.peerId = message.peerId;
+    this.resumeToken = message.resumeToken || null;
+    if (message.room) this.setRoom(message.room);
+    this.pins.set(this.room.number, this.pin);
+    const first = this.phase !== 'in-call';
+    this.setPhase('in-call');
+    this.emit('joined', { peerId: this.peerId, created: Boolean(message.created), resumed });
+    const peers = message.peers || [];
+    if (resumed) {
+      const present = new Set(peers.map((p) => p.peerId));
+      for (const peerId of [...this.peers.keys()]) if (!present.has(peerId)) this.removePeer(peerId);
+      for (const info of peers) {
+        const known = this.peers.get(info.peerId);
+        if (known) {
+          this.updatePeer(info);
+          // Signals sent to us while away are gone (`replayed: false`): the
+          // impolite side restarts ICE on every link that is not connected.
+          if (!known.link.polite && known.link.state !== 'connected') known.link.restartIce();
+        } else {
+          // Someone who came while we were away is newer: they offer, we are polite.
+          this.addPeer(info, true);
+        }
+      }
+    } else {
+      // We are the newcomer: impolite, and we make the offers.
+      for (const info of peers) this.addPeer(info, false);
+    }
+    for (const line of message.history || []) this.addChat(line);
+    this.send({ type: C.MEDIA, ...this.localMedia });
+    this.emit('local-media', { media: this.localMedia });
+    if (first) this.notice(message.created ? 'You created this room.' : 'You joined the room.');
+  }
+
+  onJoinError(message) {
+    const { resume } = this.joinRequest;
+    this.joinRequest = null;
+    if (resume) {
+      // The old peer is gone (grace period over, room changed): join afresh
+      // with a new peer id, rebuilding every link as the newcomer.
+      this.resumeToken = null;
+      this.peerId = null;
+      this.removeAllPeers();
+      this.sendJoin();
+      return;
+    }
+    const text = errorText(message.code, message.message);
+    if (this.phase === 'joining') {
+      this.setPhase('prejoin');
+      this.emit('join-error', { code: message.code || '', text });
+      return;
+    }
+    this.end('lost', text);
+  }
+
+  /** The signaling socket closed for good (a final close code). */
+  onClosed(code) {
+    if (this.phase === 'ended') return;
+    if (code === CLOSE_CODES.UNAUTHENTICATED) {
+      // In the call: signed out elsewhere (logout, password change, removed by
+      // an admin). Before it: the session ran out; sign in and come back.
+      if (this.phase === 'in-call') this.end('signed-out');
+      else this.emit('navigate', { url: this.loginUrl });
+      return;
+    }
+    const reason = ENDING_FOR_CLOSE[code];
+    if (reason) this.end(reason);
+    else if (this.phase === 'in-call' || this.phase === 'joining') this.end('lost', closeText(code));
+  }
+
+  // --- Peers --------------------------------------------------------------------------------
+
+  addPeer(info, polite) {
+    const existing = this.peers.get(info.peerId);
+    if (existing) {
+      this.updatePeer(info);
+      return existing;
+    }
+    const link = this.createLink({ peerId: info.peerId, polite, send: (message) => this.send(message) });
+    const peer = { peerId: info.peerId, info, link };
+    this.peers.set(info.peerId, peer);
+    link.addEventListener('track', ({ detail }) => this.emit('peer-track', { peer, stream: detail.stream }));
+    link.addEventListener('state', ({ detail }) => this.emit('peer-state', { peer, state: detail.state }));
+    this.emit('peer-added', { peer });
+    return peer;
+  }
+
+  updatePeer(info) {
+    const peer = this.peers.get(info.peerId);
+    if (!peer) return;
+    peer.info = { ...peer.info, ...info };
+    this.emit('peer-changed', { peer });
+  }
+
+  removePeer(peerId) {
+    const peer = this.peers.get(peerId);
+    if (!peer) return;
+    this.peers.delete(peerId);
+    peer.link.close();
+    this.emit('peer-removed', { peer });
+  }
+
+  removeAllPeers() {
+    for (const peerId of [...this.peers.keys()]) this.removePeer(peerId);
+  }
+
+  // --- Chat ---------------------------------------------------------------------------------
+
+  addChat(line) {
+    const key = `${line.ts}|${line.from}|${line.text}`;
+    if (this.chatKeys.has(key)) return; // history replayed after a reconnect
+    this.chatKeys.add(key);
+    this.chat.push(line);
+    this.emit('chat', { line, mine: Boolean(this.peerId) && line.from === this.peerId });
+  }
+}

@@ -1,0 +1,151 @@
+// Test-only instrumentation: conftest.py adds it to every browser context
+// with add_init_script, so it runs before any script of the page. The product
+// ships nothing like it; this file is the tests' own window into the page.
+//
+// It wraps WebSocket and RTCPeerConnection to keep references (subclasses, so
+// `instanceof`, WebSocket.OPEN and friends are untouched) and exposes
+// `window.__e2e`: the signaling sockets and every message they carried, the
+// peer connections with the remote peer each one talks to, figures from
+// getStats(), the ICE servers each would use next, and a few actions (drop
+// the signaling socket, restart ICE, add a resume token to the next join).
+(() => {
+  'use strict';
+
+  const NativeWebSocket = window.WebSocket;
+  const NativePeerConnection = window.RTCPeerConnection;
+  const sockets = [];
+  const received = [];
+  const sent = [];
+  const connections = [];
+  let nextJoinResume = null;
+
+  function parse(data) {
+    try {
+      return JSON.parse(data);
+    } catch (err) {
+      return null;
+    }
+  }
+
+  // The remote peer of a connection: the `to` of the offer or answer that
+  // carried its local description.
+  function notePeer(message) {
+    if (!message || (message.type !== 'offer' && message.type !== 'answer')) return;
+    for (const pc of connections) {
+      if (pc.localDescription && pc.localDescription.sdp === message.sdp) pc.e2ePeerId = message.to;
+    }
+  }
+
+  class InstrumentedWebSocket extends NativeWebSocket {
+    constructor(...args) {
+      super(...args);
+      sockets.push(this);
+      this.e2eCloseCode = null;
+      this.addEventListener('close', (event) => {
+        this.e2eCloseCode = event.code;
+      });
+      this.addEventListener('message', (event) => {
+        const message = parse(event.data);
+        if (message) received.push(message);
+      });
+    }
+
+    send(data) {
+      let message = parse(data);
+      if (message && message.type === 'join' && nextJoinResume) {
+        message = { ...message, resume: nextJoinResume };
+        nextJoinResume = null;
+        data = JSON.stringify(message);
+      }
+      if (message) {
+        sent.push(message);
+        notePeer(message);
+      }
+      return super.send(data);
+    }
+  }
+
+  class InstrumentedPeerConnection extends NativePeerConnection {
+    constructor(...args) {
+      super(...args);
+      connections.push(this);
+      this.e2ePeerId = null;
+      // Which side offered first: the impolite newcomer does, the polite peer answers.
+      this.e2eFirstDescription = null;
+      this.addEventListener('signalingstatechange', () => {
+        if (this.e2eFirstDescription) return;
+        if (this.signalingState === 'have-local-offer') this.e2eFirstDescription = 'offer';
+        if (this.signalingState === 'have-remote-offer') this.e2eFirstDescription = 'answer';
+      });
+    }
+  }
+
+  window.WebSocket = InstrumentedWebSocket;
+  window.RTCPeerConnection = InstrumentedPeerConnection;
+
+  const live = () => connections.filter((pc) => pc.signalingState !== 'closed');
+  const connectionOf = (peerId) => live().find((pc) => pc.e2ePeerId === peerId) || null;
+
+  window.__e2e = {
+    sockets,
+    received,
+    sent,
+
+    /** The close code of every socket that has closed, in the order they were made. */
+    closeCodes: () => sockets.map((ws) => ws.e2eCloseCode).filter((code) => code !== null),
+    /** Signaling sockets connecting or open now. */
+    openSockets: () => sockets.filter((ws) => ws.readyState <= NativeWebSocket.OPEN).length,
+    /** Server messages of one type, oldest first. */
+    receivedOf: (type) => received.filter((m) => m.type === type),
+
+    /** The live peer connections: remote peer, state, and who offered first. */
+    peers: () => live().map((pc) => ({
+      peerId: pc.e2ePeerId,
+      connectionState: pc.connectionState,
+      firstDescription: pc.e2eFirstDescription,
+    })),
+
+    /** What getStats() says about the connection to one peer. */
+    async stats(peerId) {
+      const pc = connectionOf(peerId);
+      if (!pc) return null;
+      const report = await pc.getStats();
+      const out = {
+        audioPacketsReceived: 0, videoFramesDecoded: 0, localCandidateType: null, remoteCandidateType: null,
+      };
+      let pair = null;
+      report.forEach((stat) => {
+        if (stat.type === 'transport' && stat.selectedCandidatePairId) {
+          pair = report.get(stat.selectedCandidatePairId) || pair;
+        }
+      });
+      report.forEach((stat) => {
+        if (stat.type === 'candidate-pair' && !pair && stat.nominated && stat.state === 'succeeded') pair = stat;
+        if (stat.type === 'inbound-rtp' && stat.kind === 'audio') out.audioPacketsReceived += stat.packetsReceived || 0;
+        if (stat.type === 'inbound-rtp' && stat.kind === 'video') out.videoFramesDecoded += stat.framesDecoded || 0;
+      });
+      if (pair) {
+        const local = report.get(pair.localCandidateId);
+        const remote = report.get(pair.remoteCandidateId);
+        out.localCandidateType = local ? local.candidateType : null;
+        out.remoteCandidateType = remote ? remote.candidateType : null;
+      }
+      return out;
+    },
+
+    /** Each live connection's configuration (what its next ICE gathering uses). */
+    configurations: () => live().map((pc) => pc.getConfiguration()),
+    /** The TURN usernames each live connection would use next (they carry the expiry). */
+    iceUsernames: () => live().map((pc) => pc.getConfiguration().iceServers
+      .map((server) => server.username || '').filter(Boolean)),
+
+    /** Restart ICE on every live connection. */
+    restartIce: () => live().forEach((pc) => pc.restartIce()),
+    /** Close the open signaling socket from this side, as a dropped network would. */
+    dropSignaling: () => sockets.filter((ws) => ws.readyState === NativeWebSocket.OPEN).forEach((ws) => ws.close()),
+    /** Send the next `join` with this resume token, as a second tab holding it would. */
+    resumeNextJoinWith: (token) => {
+      nextJoinResume = token;
+    },
+  };
+})();
