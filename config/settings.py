@@ -296,12 +296,30 @@ if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = False
 
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+# Secure by default: with DEBUG off the site is served over HTTPS, so every
+# HTTPS protection is on unless a variable turns it off (a plain-http test
+# rig on loopback does; `make run` has DEBUG on and needs none of this).
+_HTTPS_DEFAULT = not DEBUG
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _HTTPS_DEFAULT)
+# The health probes answer plain HTTP too: the compose healthchecks ask a
+# worker directly, not through the proxy. They set no cookie and show nothing
+# private (config/health.py).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", _HTTPS_DEFAULT)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if _HTTPS_DEFAULT else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
+# HSTS preload stays off unless asked for. The `preload` token is the domain
+# owner's consent to the browsers' built-in HSTS list: with it anyone may
+# submit the domain at hstspreload.org, the list then binds the registrable
+# domain and every subdomain to HTTPS in shipped browsers, and getting off it
+# takes months of browser releases. hstspreload.org itself asks projects that
+# offer HSTS not to send `preload` by default. Django's `check --deploy` warns
+# when it is off (security.W021) only because a domain without it cannot be
+# submitted; that warning is silenced while preload is off, on purpose. Set
+# SECURE_HSTS_PRELOAD=true once you have decided to submit the domain.
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600)
