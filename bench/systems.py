@@ -279,6 +279,10 @@ class OurServer(System):
             DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{self.db}",
             SECRET_KEY="bench-only-secret-key-" + self.db,
             DEBUG="false",
+            # Plain http on loopback: the HTTPS settings DEBUG off turns on, off.
+            SECURE_SSL_REDIRECT="false",
+            SECURE_COOKIES="false",
+            SECURE_HSTS_SECONDS="0",
             STATIC_MANIFEST="false",
             ALLOWED_HOSTS="127.0.0.1,localhost",
             CHANNEL_LAYER=self.layer,

@@ -9,16 +9,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from accounts.middleware import WebSocketAuthStack  # noqa: E402
+from config.origins import SiteOriginValidator  # noqa: E402
 from rooms.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            WebSocketAuthStack(URLRouter(websocket_urlpatterns))
-        ),
+        # Only pages of this site (scheme, host and port) may open the socket.
+        "websocket": SiteOriginValidator(WebSocketAuthStack(URLRouter(websocket_urlpatterns))),
     }
 )

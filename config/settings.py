@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -78,12 +80,17 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "axes",
+    # Content-Security-Policy (its system checks; the header comes from the middleware).
+    "csp",
     "accounts",
     "rooms",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise, so static files carry the policy headers too.
+    "csp.middleware.CSPMiddleware",
+    "config.permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -333,14 +340,109 @@ if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = False
 
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+# Secure by default: with DEBUG off the site is served over HTTPS, so every
+# HTTPS protection is on unless a variable turns it off (a plain-http test
+# rig on loopback does; `make run` has DEBUG on and needs none of this).
+_HTTPS_DEFAULT = not DEBUG
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _HTTPS_DEFAULT)
+# The health probes answer plain HTTP too: the compose healthchecks ask a
+# worker directly, not through the proxy. They set no cookie and show nothing
+# private (config/health.py).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", _HTTPS_DEFAULT)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if _HTTPS_DEFAULT else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
+# HSTS preload stays off unless asked for. The `preload` token is the domain
+# owner's consent to the browsers' built-in HSTS list: with it anyone may
+# submit the domain at hstspreload.org, the list then binds the registrable
+# domain and every subdomain to HTTPS in shipped browsers, and getting off it
+# takes months of browser releases. hstspreload.org itself asks projects that
+# offer HSTS not to send `preload` by default. Django's `check --deploy` warns
+# when it is off (security.W021) only because a domain without it cannot be
+# submitted; that warning is silenced while preload is off, on purpose. Set
+# SECURE_HSTS_PRELOAD=true once you have decided to submit the domain.
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): pages run only this site's own files.
+# Scripts are ES modules and styles app.css, never inline (server data reaches
+# a page through json_script, a data block that is never run), so neither
+# script-src nor style-src allows 'unsafe-inline'. connect-src 'self' covers
+# fetch() and, in CSP Level 3 browsers, ws:/wss: to the same host and port
+# (tests/e2e/test_csp.py calls through it in Chromium); SIGNALING_URL's origin
+# is added when it is set, for browsers older than that and for a signaling
+# host of its own. Videos play MediaStreams through srcObject, which no fetch
+# directive governs, so media-src and img-src need nothing beyond 'self'. No
+# plugins, no <base> pointing elsewhere, forms post only here, and no site may
+# frame the pages (X_FRAME_OPTIONS says the same to older browsers). Django
+# admin needs no exception: its templates have no inline script, style or
+# handler either.
+_SIGNALING = urlsplit(SIGNALING_URL)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "media-src": [SELF],
+        "connect-src": [SELF]
+        + ([f"{_SIGNALING.scheme}://{_SIGNALING.netloc}"] if SIGNALING_URL else []),
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Permissions-Policy (config/permissions_policy.py): a call needs the camera,
+# the microphone and screen sharing on this site's own pages, and the room
+# page also plays audio and video as it arrives, picks the speaker and copies
+# the room link; every other powerful feature is denied to every page and
+# frame. Only names Chromium knows are listed: it warns about any other.
+PERMISSIONS_POLICY = {
+    "camera": ["self"],
+    "microphone": ["self"],
+    "display-capture": ["self"],
+    "autoplay": ["self"],
+    "speaker-selection": ["self"],
+    "clipboard-write": ["self"],
+    "fullscreen": ["self"],
+    "picture-in-picture": ["self"],
+    **{
+        feature: []
+        for feature in (
+            "accelerometer",
+            "browsing-topics",
+            "captured-surface-control",
+            "clipboard-read",
+            "compute-pressure",
+            "encrypted-media",
+            "gamepad",
+            "geolocation",
+            "gyroscope",
+            "hid",
+            "identity-credentials-get",
+            "idle-detection",
+            "keyboard-map",
+            "local-fonts",
+            "magnetometer",
+            "midi",
+            "otp-credentials",
+            "payment",
+            "publickey-credentials-create",
+            "publickey-credentials-get",
+            "screen-wake-lock",
+            "serial",
+            "storage-access",
+            "usb",
+            "window-management",
+            "xr-spatial-tracking",
+        )
+    },
+}
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600)
 # Sessions read through the cache (Redis with several workers), written to the
 # database too: every WebSocket opened is a session read, and a join burst is

@@ -85,6 +85,12 @@ def clean_environ() -> dict[str, str]:
         "SIGNALING_URL",
         "STATIC_MANIFEST",
         "DJANGO_SETTINGS_MODULE",
+        # tests/testenv.py turns these off for the test client; .env decides here.
+        "SECURE_SSL_REDIRECT",
+        "SECURE_COOKIES",
+        "SECURE_HSTS_SECONDS",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+        "SECURE_HSTS_PRELOAD",
     }
     return {k: v for k, v in os.environ.items() if k not in drop}
 

@@ -32,6 +32,7 @@ from typing import Any
 import psycopg
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from accounts.ice import turn_password
 from tests.deploy import turnclient
@@ -368,6 +369,24 @@ async def test_wss_signaling_between_workers(stack):
         await alice.send(json.dumps({"type": "answer", "to": joined["peerId"], "sdp": sdp}))
         answer = await receive_type(bob, "answer")
         assert answer["from"] == created["peerId"]
+
+
+async def test_wss_refuses_other_origins_through_the_proxy(stack):
+    """Through Caddy only https://localhost:PORT opens the socket; http or another port: 403."""
+    _, sid = stack.login("bob", BOB_PASSWORD)
+    url = f"wss://localhost:{stack.https_port}/ws/signaling/"
+    for origin in (
+        f"http://localhost:{stack.https_port}",
+        f"https://localhost:{stack.http_port}",
+        # (https://localhost itself is CSRF_TRUSTED_ORIGINS here: DOMAIN=localhost.)
+        "https://127.0.0.1",
+    ):
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(
+                url, ssl=stack.tls, origin=origin, additional_headers={"Cookie": f"sessionid={sid}"}
+            ):
+                pass
+        assert refused.value.response.status_code == 403, origin
 
 
 def test_turn_credential_from_login_allocates(stack):

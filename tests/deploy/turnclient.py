@@ -43,6 +43,7 @@ XOR_MAPPED_ADDRESS = 0x0020
 FINGERPRINT = 0x8028
 
 UDP_PROTOCOL = 17
+TCP_PROTOCOL = 6
 
 
 class TurnError(Exception):
@@ -231,11 +232,13 @@ class TurnClient:
             return self._authenticated(method, attributes)
         return answer
 
-    def allocate(self, username: str, password: str, lifetime: int = 600) -> tuple[str, int]:
-        """Allocate a UDP relay; return the relayed address or raise TurnError."""
+    def allocate(
+        self, username: str, password: str, lifetime: int = 600, transport: int = UDP_PROTOCOL
+    ) -> tuple[str, int]:
+        """Allocate a relay (UDP unless `transport` says TCP); return its address or raise."""
         self.username, self.password = username, password
         attributes = [
-            (REQUESTED_TRANSPORT, struct.pack("!B3x", UDP_PROTOCOL)),
+            (REQUESTED_TRANSPORT, struct.pack("!B3x", transport)),
             (LIFETIME, struct.pack("!I", lifetime)),
         ]
         challenge = self.transact(encode(ALLOCATE, attributes))

@@ -204,6 +204,10 @@ def stack_env(dbname: str, **overrides: str) -> dict[str, str]:
         "CHANNEL_LAYER_PREFIX": f"it-{uuid.uuid4().hex[:8]}",
         "STATIC_MANIFEST": "false",
         "PYTHONUNBUFFERED": "1",
+        # Plain http on loopback: the HTTPS settings that DEBUG off turns on, off.
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_COOKIES": "false",
+        "SECURE_HSTS_SECONDS": "0",
     }
     for name in ("TURN_URLS", "TURN_SECRET", "STUN_URLS", "SIGNALING_URL", "DOMAIN"):
         env.pop(name, None)
