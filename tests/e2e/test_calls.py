@@ -155,7 +155,9 @@ def test_dropped_signaling_resumes_and_the_call_plays_on(people):
     bob.page.evaluate("window.__e2e.dropSignaling()")
     # Back: a second `joined` on a new socket, and the socket is open again.
     bob.page.wait_for_function(
-        "window.__e2e.receivedOf('joined').length >= 2 && window.__e2e.openSockets() === 1"
+        # A function, not a bare expression: Playwright polls a bare expression
+        # through eval(), which the page's CSP (no unsafe-eval) refuses.
+        "() => window.__e2e.receivedOf('joined').length >= 2 && window.__e2e.openSockets() === 1"
     )
     expect(bob.page.get_by_test_id("signaling-banner")).to_have_attribute("data-state", "open")
 
