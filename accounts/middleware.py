@@ -6,7 +6,7 @@ every frame the server sends, and its user lookup on Django's one thread for
 thread-sensitive code, so a burst of sockets opening on one worker would log
 in one at a time. A signaling socket never changes its session: this reads
 the session and the user once, at the handshake, on the database threads of
-`rooms.db` (where the rest of a join's queries run), with the same checks as
+`infra.db` (where the rest of a join's queries run), with the same checks as
 Channels' and Django's own (backend, session hash, `is_active`), and leaves
 `send` alone.
 """
@@ -21,7 +21,7 @@ from channels.sessions import CookieMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
-from rooms.db import db_call
+from infra.db import db_call
 
 # The plain function under Channels' `database_sync_to_async` wrapper: the
 # session hash and backend checks, as the HTTP side makes them.

@@ -146,7 +146,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
-# Threads a worker runs database calls on (rooms/db.py): joins in a burst run
+# Threads a worker runs database calls on (infra/db.py): joins in a burst run
 # this many at a time. SQLite has one writer at a time, so one thread there.
 DATABASE_THREADS = (
     1
@@ -199,7 +199,7 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
-            "OPTIONS": {"pool_class": "config.cache.SharedConnectionPool"},
+            "OPTIONS": {"pool_class": "infra.cache.SharedConnectionPool"},
         }
     }
 else:
