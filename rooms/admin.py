@@ -33,7 +33,17 @@ class ReadOnlyInline(admin.TabularInline):
 
 class ParticipantInline(ReadOnlyInline):
     model = Participant
-    fields = ("user", "peer_id", "joined_at", "left_at", "left_reason", "audio", "video", "screen")
+    fields = (
+        "user",
+        "peer_id",
+        "worker",
+        "joined_at",
+        "left_at",
+        "left_reason",
+        "audio",
+        "video",
+        "screen",
+    )
     readonly_fields = fields
     ordering = ("-joined_at",)
 

@@ -160,6 +160,8 @@ class Participant(models.Model):
     peer_id = models.CharField(_("peer id"), max_length=PEER_ID_MAX, unique=True)
     # The Channels channel of the socket: how other workers reach this peer.
     channel_name = models.CharField(_("channel"), max_length=200)
+    # Which worker process holds the socket ("host:pid"), for the admin console.
+    worker = models.CharField(_("worker"), max_length=100, blank=True)
     audio = models.BooleanField(_("audio"), default=True)
     video = models.BooleanField(_("video"), default=True)
     screen = models.BooleanField(_("screen"), default=False)

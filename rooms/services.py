@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from infra.process import worker_name
 from rooms import errors, events, protocol, selectors, wire
 from rooms.events import Outbox
 from rooms.models import ChatMessage, Participant, Room
@@ -142,6 +143,7 @@ def room_create(
                         user=owner,
                         peer_id=secrets.token_urlsafe(12),
                         channel_name=channel_name,
+                        worker=worker_name(),
                     )
         except IntegrityError:
             raise errors.NumberTaken() from None
@@ -219,7 +221,11 @@ def room_join(
                 left_at=timezone.now(), left_reason=Participant.LeftReason.REPLACED
             )
         participant = Participant.objects.create(
-            room=room, user=user, peer_id=secrets.token_urlsafe(12), channel_name=channel_name
+            room=room,
+            user=user,
+            peer_id=secrets.token_urlsafe(12),
+            channel_name=channel_name,
+            worker=worker_name(),
         )
     participant.user = user
     group = room.group_name
@@ -290,7 +296,8 @@ def participant_resume(
             return None
         previous = participant.channel_name
         participant.channel_name = channel_name
-        participant.save(update_fields=["channel_name"])
+        participant.worker = worker_name()
+        participant.save(update_fields=["channel_name", "worker"])
         room = participant.room
         present = list(
             room.participants.filter(left_at__isnull=True)
