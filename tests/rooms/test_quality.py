@@ -439,3 +439,35 @@ def test_prune_deletes_the_call_history_past_its_retention(
         CallQuality.objects.values_list("participant__peer_id", "remote_peer_id", "remote_id")
     ) == sorted([(recent.peer_id, old.peer_id, None), (present.peer_id, recent.peer_id, recent.pk)])
     assert room.__class__.objects.filter(pk=room.pk).exists()
+
+
+def test_the_admin_lists_reports_read_only(
+    client, superuser, alice, bob, make_room, add_participant
+):
+    """Django admin shows each report (room, reporter, path, RTT, loss) and edits none."""
+    room = make_room(alice)
+    me, other = add_participant(room, alice), add_participant(room, bob)
+    quality_record(
+        room_id=room.pk,
+        peer_id=me.peer_id,
+        remote_peer_id=other.peer_id,
+        final=False,
+        summary=Summary(
+            state="connected",
+            local_candidate_type="relay",
+            remote_candidate_type="host",
+            protocol="udp",
+            relay_protocol="tcp",
+            rtt_ms=48,
+            packets_in=990,
+            packets_lost_in=10,
+        ),
+    )
+    client.force_login(superuser)
+    page = client.get("/admin/rooms/callquality/").content.decode()
+    assert "relay → host udp via TURN/tcp" in page
+    assert room.number in page
+    assert '<td class="field-loss_in_percent">1.0</td>' in page
+    row = CallQuality.objects.get()
+    assert client.get(f"/admin/rooms/callquality/{row.pk}/change/").status_code == 200
+    assert client.get("/admin/rooms/callquality/add/").status_code == 403
