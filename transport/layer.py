@@ -511,8 +511,10 @@ class InMemoryLayer(BaseChannelLayer):
         self.group_expiry = group_expiry
         # Channel -> its deque of (expires at, message), or the queue it delivers into.
         self.channels: dict[str, Any] = {}
-        self.waiters: dict[str, asyncio.Event] = {}
-        self.sinks: dict[str, asyncio.Queue] = {}
+        # Channel -> (the Event its receive() waits on, that receive's loop).
+        self.waiters: dict[str, tuple[asyncio.Event, asyncio.AbstractEventLoop]] = {}
+        # Channel -> (the queue it delivers into, the loop reading that queue).
+        self.sinks: dict[str, tuple[asyncio.Queue, asyncio.AbstractEventLoop]] = {}
         # Group -> {channel: joined at}.
         self.groups: dict[str, dict[str, float]] = {}
 
@@ -525,7 +527,8 @@ class InMemoryLayer(BaseChannelLayer):
     def _deliver(self, channel: str, message: dict[str, Any]) -> None:
         sink = self.sinks.get(channel)
         if sink is not None:
-            sink.put_nowait(copy.deepcopy(message))
+            queue, loop = sink
+            _call_on(loop, queue.put_nowait, copy.deepcopy(message))
             return
         messages = self.channels.setdefault(channel, deque())
         self._expire(channel)
@@ -534,7 +537,7 @@ class InMemoryLayer(BaseChannelLayer):
         messages.append((time.monotonic() + self.expiry, copy.deepcopy(message)))
         waiter = self.waiters.get(channel)
         if waiter is not None:
-            waiter.set()
+            _call_on(waiter[1], waiter[0].set)
 
     def _expire(self, channel: str) -> None:
         messages = self.channels.get(channel)
@@ -555,12 +558,14 @@ class InMemoryLayer(BaseChannelLayer):
             if messages:
                 _, message = messages.popleft()
                 return message
-            waiter = self.waiters.setdefault(channel, asyncio.Event())
-            waiter.clear()
+            entry = self.waiters.get(channel)
+            if entry is None:
+                entry = self.waiters[channel] = (asyncio.Event(), asyncio.get_running_loop())
+            entry[0].clear()
             try:
-                await waiter.wait()
+                await entry[0].wait()
             finally:
-                if self.waiters.get(channel) is waiter:
+                if self.waiters.get(channel) is entry:
                     del self.waiters[channel]
 
     async def new_channel(self, prefix: str = "specific.") -> str:
@@ -568,7 +573,7 @@ class InMemoryLayer(BaseChannelLayer):
 
     async def new_channel_into(self, queue: asyncio.Queue, prefix: str = "specific.") -> str:
         channel = await self.new_channel(prefix)
-        self.sinks[channel] = queue
+        self.sinks[channel] = (queue, asyncio.get_running_loop())
         return channel
 
     async def delete_channel(self, channel: str) -> None:
@@ -607,9 +612,25 @@ class InMemoryLayer(BaseChannelLayer):
 
     async def flush(self) -> None:
         self.channels, self.sinks, self.groups = {}, {}, {}
-        for waiter in self.waiters.values():
-            waiter.set()
+        for event, loop in self.waiters.values():
+            _call_on(loop, event.set)
         self.waiters = {}
 
     async def close(self) -> None:
         pass
+
+
+def _call_on(loop: asyncio.AbstractEventLoop, fn: Any, *args: Any) -> None:
+    """Call `fn` on `loop`: now when that is the running loop, else through the loop's queue.
+
+    A send from another thread's loop (async_to_sync in synchronous code) must
+    not wake an asyncio object of this loop directly.
+    """
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        fn(*args)
+    elif not loop.is_closed():
+        loop.call_soon_threadsafe(fn, *args)
