@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rates", default=None, help="comma-separated fixed forward rates (msgs/s)"
     )
+    parser.add_argument("--duration", type=float, default=None, help="seconds per fixed rate")
+    parser.add_argument("--ramp", default=None, help="comma-separated throughput-ramp rates")
     parser.add_argument("--shards", type=int, default=None, help="client processes")
     docs = parser.add_mutually_exclusive_group()
     docs.add_argument(
@@ -171,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         plan.workloads = args.workloads.split(",")
     if args.rates:
         plan.fwd_rates = [int(r) for r in args.rates.split(",")]
+    if args.duration:
+        plan.fwd_duration = args.duration
+    if args.ramp:
+        plan.tput_rates = [int(r) for r in args.ramp.split(",")]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     logdir = args.out / f"logs-{stamp}"
     if args.profile:

@@ -298,6 +298,10 @@ class OurServer(System):
             # benchmark measures forwarding, and say so in the report.
             SIGNALING_RATE="100000",
             SIGNALING_BURST="100000",
+            # Likewise the per-account room caps: the benchmark's accounts create
+            # rooms in every repetition of every system (their rooms stay open).
+            OPEN_ROOMS_PER_USER="100000",
+            ROOMS_CREATED_PER_HOUR="100000",
         )
         env.update(self.extra_env)
         env.update(self.overrides)
