@@ -1,4 +1,7 @@
-"""Everything that decides what a client is told about signaling, STUN and TURN.
+"""Everything that decides what a client is told about STUN and TURN.
+
+The session config that carries it (with the user and the signaling URL) is
+put together by `rooms.wire.session_config`.
 
 TURN credentials follow the TURN REST API scheme (draft-uberti-behave-turn-rest)
 that coturn checks with `use-auth-secret`: the username is
@@ -11,18 +14,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest
-
-from rooms.protocol import PROTOCOL_VERSION
-from rooms.selectors import user_to_dict
-
-SIGNALING_PATH = "/ws/signaling/"
 
 
 def turn_password(*, secret: str, username: str) -> str:
@@ -47,22 +41,3 @@ def ice_servers(*, user_id: int, expires: int) -> list[dict[str, Any]]:
             {"urls": list(settings.TURN_URLS), **turn_credentials(user_id=user_id, expires=expires)}
         )
     return servers
-
-
-def signaling_url(request: HttpRequest) -> str:
-    if settings.SIGNALING_URL:
-        return settings.SIGNALING_URL
-    scheme = "wss" if request.is_secure() else "ws"
-    return f"{scheme}://{request.get_host()}{SIGNALING_PATH}"
-
-
-def session_config(*, user: AbstractBaseUser, request: HttpRequest) -> dict[str, Any]:
-    """What a logged-in client needs to call: who it is, where to signal, ICE servers."""
-    expires = int(time.time()) + settings.TURN_TTL
-    return {
-        "user": user_to_dict(user),
-        "signaling": {"url": signaling_url(request), "protocol": PROTOCOL_VERSION},
-        "iceServers": ice_servers(user_id=user.pk, expires=expires),
-        "iceTransportPolicy": settings.ICE_TRANSPORT_POLICY,
-        "expiresAt": datetime.fromtimestamp(expires, tz=UTC).isoformat().replace("+00:00", "Z"),
-    }

@@ -6,7 +6,7 @@ every frame the server sends, and its user lookup on Django's one thread for
 thread-sensitive code, so a burst of sockets opening on one worker would log
 in one at a time. A signaling socket never changes its session: this reads
 the session and the user once, at the handshake, on the database threads of
-`rooms.db` (where the rest of a join's queries run), with Django's own
+`infra.db` (where the rest of a join's queries run), with Django's own
 `get_user()` (backend, session hash and its fallbacks, `is_active`: the checks
 every page request makes), and leaves `send` alone.
 """
@@ -22,7 +22,7 @@ from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 
-from rooms.db import db_call
+from infra.db import db_call
 
 
 def user_for_session(session_key: str | None) -> Any:

@@ -1,11 +1,13 @@
-"""Writes on accounts that an admin makes: signing a user out everywhere, blocking them."""
+"""Writes on accounts: signing a user out everywhere, blocking them, clearing expired sessions."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.sessions.models import Session
 from django.db import transaction
 
 from accounts.models import UserSession
@@ -33,3 +35,15 @@ def user_block(*, user: AbstractBaseUser) -> None:
         if user.is_active:
             user.is_active = False
             user.save(update_fields=["is_active"])
+
+
+def sessions_prune(*, now: datetime) -> int:
+    """Delete expired sessions (as `manage.py clearsessions`) and their tracking rows."""
+    with transaction.atomic():
+        expired = Session.objects.filter(expire_date__lt=now)
+        UserSession.objects.filter(
+            session_key__in=expired.values_list("session_key", flat=True)
+        ).delete()
+        count = expired.count()
+        import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+    return count

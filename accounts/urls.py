@@ -13,7 +13,4 @@ urlpatterns = [
     ),
     path("accounts/logout/", views.LogoutPage.as_view(), name="logout"),
     path("accounts/signup/", views.SignupView.as_view(), name="signup"),
-    path("api/auth/login", views.api_login, name="api-login"),
-    path("api/auth/logout", views.api_logout, name="api-logout"),
-    path("api/config", views.api_config, name="api-config"),
 ]

@@ -1,24 +1,19 @@
-"""Sign-up, login and logout: the HTML pages and the JSON API (protocol.md section 1)."""
+"""Sign-up, login and logout pages (the JSON API's login is api/views.py)."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import login, logout
 from django.contrib.auth.forms import UserCreationForm
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.middleware.csrf import get_token
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views import View
 from django.views.csrf import csrf_failure as django_csrf_failure
-from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import CreateView
 
-from accounts.ice import session_config
-from config.api import ApiError, api_view, error_response, is_api_path, read_json_object
-from rooms.limits import signup_allowed
-
-CREDENTIAL_MAX = 4096
+from accounts.limits import signup_allowed
+from api.base import error_response, is_api_path
 
 
 class SignupView(CreateView):
@@ -58,38 +53,6 @@ class LogoutPage(View):
     def post(self, request: HttpRequest) -> HttpResponse:
         logout(request)
         return redirect("login")
-
-
-@csrf_exempt  # JSON only, and a login carries no ambient authority to abuse
-@api_view(methods=("POST",), login_required=False)
-def api_login(request: HttpRequest) -> HttpResponse:
-    body = read_json_object(request)
-    username, password = body.get("username"), body.get("password")
-    for field, value in (("username", username), ("password", password)):
-        if not isinstance(value, str) or not value:
-            raise ApiError(400, "bad-request", f"'{field}' is required and must be a string.")
-        if len(value) > CREDENTIAL_MAX:
-            raise ApiError(400, "bad-request", f"'{field}' is too long.")
-        if "\x00" in value:
-            # As Django's forms do: no database can be asked about it.
-            raise ApiError(400, "bad-request", f"'{field}' must not contain NUL characters.")
-    user = authenticate(request, username=username, password=password)
-    if user is None:
-        raise ApiError(401, "invalid-credentials", "Wrong username or password.")
-    login(request, user)
-    get_token(request)  # sets the csrftoken cookie the client sends back as X-CSRFToken
-    return JsonResponse(session_config(user=user, request=request))
-
-
-@api_view(methods=("POST",), login_required=False)
-def api_logout(request: HttpRequest) -> HttpResponse:
-    logout(request)
-    return HttpResponse(status=204)
-
-
-@api_view(methods=("GET",))
-def api_config(request: HttpRequest) -> HttpResponse:
-    return JsonResponse(session_config(user=request.user, request=request))
 
 
 def client_ip(request: HttpRequest) -> str | None:

@@ -148,7 +148,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
-# Threads a worker runs database calls on (rooms/db.py): joins in a burst run
+# Threads a worker runs database calls on (infra/db.py): joins in a burst run
 # this many at a time. SQLite has one writer at a time, so one thread there.
 DATABASE_THREADS = (
     1
@@ -207,7 +207,7 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
-            "OPTIONS": {"pool_class": "config.cache.SharedConnectionPool"},
+            "OPTIONS": {"pool_class": "infra.cache.SharedConnectionPool"},
         }
     }
 else:
@@ -469,3 +469,43 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- SFU: Janus (docs/sfu.md) ---------------------------------------------------
+# Calls past a few people go through Janus' VideoRoom, which the site drives
+# over the Janus API (rooms/sfu/). JANUS_URL unset means no SFU: every call
+# stays a mesh. ws://host:port, wss://..., or unix:/path for a UNIX socket.
+JANUS_URL = env_str("JANUS_URL")
+# Janus' api_secret and the VideoRoom admin_key (deploy/janus/entrypoint
+# renders the same two into Janus' config). Room secrets and PINs are derived
+# from the admin key per room (rooms.sfu.room_credentials).
+JANUS_API_SECRET = env_str("JANUS_API_SECRET")
+JANUS_ADMIN_KEY = env_str("JANUS_ADMIN_KEY")
+# A room moves to the SFU when it reaches this many participants.
+JANUS_SWITCH_AT = env_int("JANUS_SWITCH_AT", 5)
+# Concurrent publishers a Janus room admits (VideoRoom `publishers`); at least
+# the room capacity, or the last to join cannot send.
+JANUS_ROOM_PUBLISHERS = env_int("JANUS_ROOM_PUBLISHERS", 12)
+# Seconds: a Janus request's answer; between keepalives of each session (Janus
+# drops a session silent for its session_timeout, 60 s); how long a worker
+# tries to claim its sessions back after its connection to Janus dropped
+# (Janus keeps them for its reclaim_session_timeout, 30 s).
+JANUS_REQUEST_TIMEOUT = env_int("JANUS_REQUEST_TIMEOUT", 10)
+JANUS_KEEPALIVE_INTERVAL = env_int("JANUS_KEEPALIVE_INTERVAL", 15)
+JANUS_RECLAIM_WINDOW = env_int("JANUS_RECLAIM_WINDOW", 25)
+if JANUS_URL:
+    if not JANUS_URL.startswith(("ws://", "wss://", "unix:/")):
+        raise ImproperlyConfigured("JANUS_URL must be ws://host:port, wss://... or unix:/path")
+    if len(JANUS_API_SECRET) < 16 or len(JANUS_ADMIN_KEY) < 16:
+        raise ImproperlyConfigured(
+            "JANUS_URL is set: JANUS_API_SECRET and JANUS_ADMIN_KEY must be set too"
+            " (at least 16 characters each; deploy/make-env writes them)"
+        )
+    if not 1 <= JANUS_KEEPALIVE_INTERVAL <= 20:
+        raise ImproperlyConfigured(
+            "JANUS_KEEPALIVE_INTERVAL must be 1-20 s (Janus' session_timeout is 60 s)"
+        )
+    if JANUS_SWITCH_AT < 2 or JANUS_ROOM_PUBLISHERS < 1:
+        raise ImproperlyConfigured(
+            "JANUS_SWITCH_AT must be at least 2 and JANUS_ROOM_PUBLISHERS at least 1"
+        )
+# --- end of SFU: Janus ------------------------------------------------------------

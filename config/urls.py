@@ -17,9 +17,10 @@ urlpatterns = [
     path("", include("config.health")),
     path("favicon.ico", FaviconView.as_view()),
     path("admin/", admin.site.urls),
+    path("", include("api.urls")),
     path("", include("accounts.urls")),
     path("", include("rooms.urls")),
 ]
 
-handler404 = "config.api.handler404"
-handler500 = "config.api.handler500"
+handler404 = "api.base.handler404"
+handler500 = "api.base.handler500"

@@ -1,8 +1,8 @@
 """Django admin for rooms: who is in them now, their history, and close/lock actions.
 
-The actions go through rooms.services, so connected peers on every worker
-hear about them (`room-closed`, `room-updated`) exactly as if the owner had
-acted from the call.
+The actions go through rooms.services and publish what those return
+(rooms.events), so connected peers on every worker hear about them
+(`room-closed`, `room-updated`) exactly as if the owner had acted from the call.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from rooms import services
+from rooms.events import publish_on_commit
 from rooms.models import ChatMessage, Participant, Room
 from rooms.selectors import rooms_with_occupancy
 
@@ -32,7 +33,17 @@ class ReadOnlyInline(admin.TabularInline):
 
 class ParticipantInline(ReadOnlyInline):
     model = Participant
-    fields = ("user", "peer_id", "joined_at", "left_at", "left_reason", "audio", "video", "screen")
+    fields = (
+        "user",
+        "peer_id",
+        "worker",
+        "joined_at",
+        "left_at",
+        "left_reason",
+        "audio",
+        "video",
+        "screen",
+    )
     readonly_fields = fields
     ordering = ("-joined_at",)
 
@@ -101,11 +112,15 @@ class RoomAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if change and form.changed_data:
             # Renamed, resized or (un)locked from the form: tell the room.
-            services.room_announce_update(room=obj)
+            publish_on_commit(services.room_announce_update(room=obj))
 
     @admin.action(description=_("Close selected rooms (disconnects everyone in them)"))
     def close_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
-        closed = sum(services.room_close(room=room, reason="admin") for room in queryset)
+        closed = 0
+        for room in queryset:
+            outbox = services.room_close(room_id=room.pk, reason="admin")
+            publish_on_commit(outbox)
+            closed += bool(outbox)
         self.message_user(
             request,
             ngettext("Closed %d room.", "Closed %d rooms.", closed) % closed,
@@ -123,7 +138,7 @@ class RoomAdmin(admin.ModelAdmin):
     def _set_locked(self, request: HttpRequest, queryset: QuerySet[Room], *, locked: bool) -> None:
         rooms = list(queryset.filter(closed_at__isnull=True))
         for room in rooms:
-            services.room_set_locked(room=room, locked=locked)
+            publish_on_commit(services.room_set_locked(room_id=room.pk, locked=locked))
         self.message_user(
             request,
             (_("Locked %d room(s).") if locked else _("Unlocked %d room(s).")) % len(rooms),

@@ -1,23 +1,34 @@
-"""Events between consumers, carried by the channel layer.
+"""Events between workers, carried by the channel layer, and the one way they are published.
 
-Clients never choose an event's `type`: each protocol message maps to one of
-these fixed handlers. Every event names the room it belongs to, and a
-consumer drops events for any room but its current one, so a message that
-races with a leave can never reach a peer outside the sender's room.
-Payloads that go to the client unchanged travel pre-encoded (`text`), so the
-recipient does no JSON work.
+Services are pure: they write and return, with their result, an *outbox*
+(`Outbox`, a tuple of `Outgoing`) saying what the rest of the system must
+hear about it. Whoever called the service publishes that outbox once the
+write is committed, and only then: the consumer with `await publish(...)`
+after its database call returns, synchronous code (Django admin, the JSON
+API, signal receivers) with `publish_on_commit(...)`. Nothing else sends on
+the channel layer, except the signaling hot path (`signal`, offers, answers
+and candidates, which change nothing stored) and the worker's own traffic.
+
+Clients never choose an event's `type`: each is one of the fixed handlers
+below. Every event for a room names the room it belongs to, and a consumer
+drops events for any room but its current one, so a message that races with
+a leave can never reach a peer outside the sender's room. Payloads that go to
+the client unchanged travel pre-encoded (`text`), so the recipient does no
+JSON work.
 """
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from rooms import protocol as p
+from rooms import wire
+from rooms.models import Participant
 
 PEER_JOINED = "peer.joined"
 PEER_LEFT = "peer.left"
@@ -30,7 +41,7 @@ KICKED = "peer.kicked"
 MOVED = "peer.moved"
 REPLACED = "peer.replaced"
 EXPIRED = "peer.expired"
-# To every worker (group WORKERS): an account's sockets must go (logout,
+# To every worker (group WORKERS_GROUP): an account's sockets must go (logout,
 # password change, deactivation, an admin signing it out).
 USER_REVOKE = "user.revoke"
 # From a worker to one of its own sockets: close, the account was signed out.
@@ -39,95 +50,137 @@ SOCKET_REVOKED = "socket.revoked"
 # The group every worker's Worker listens on (rooms/worker.py).
 WORKERS_GROUP = "workers"
 
-# Why someone left, as the others are told: the protocol's four reasons
-# (docs/protocol.md); the database keeps the finer ones for the call history.
-_WIRE_LEFT_REASON = {"replaced": "left", "signed-out": "left"}
+Event = dict[str, Any]
 
 
-def peer_joined(*, room_id: int, peer: dict[str, Any], channel: str) -> dict[str, Any]:
-    return {
-        "type": PEER_JOINED,
-        "room": room_id,
-        "peer_id": peer["peerId"],
-        "channel": channel,
-        "text": p.encode(p.peer_joined(peer)),
-    }
+@dataclass(frozen=True)
+class Outgoing:
+    """One event to publish: to a room's (or the workers') group, or to one socket's channel."""
+
+    event: Event
+    group: str | None = None
+    channel: str | None = None
 
 
-def peer_left(*, room_id: int, peer_id: str, reason: str) -> dict[str, Any]:
-    return {
-        "type": PEER_LEFT,
-        "room": room_id,
-        "peer_id": peer_id,
-        "text": p.encode(p.peer_left(peer_id, _WIRE_LEFT_REASON.get(reason, reason))),
-    }
+Outbox = tuple[Outgoing, ...]
 
 
-def peer_updated(*, room_id: int, peer: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": PEER_UPDATED,
-        "room": room_id,
-        "peer_id": peer["peerId"],
-        "text": p.encode(p.peer_updated(peer)),
-    }
+async def publish(outbox: Iterable[Outgoing], layer: Any = None) -> None:
+    """Send an outbox, in order. Call it once the write that produced it is committed."""
+    layer = layer or get_channel_layer()
+    for item in outbox:
+        if item.group is not None:
+            await layer.group_send(item.group, item.event)
+        else:
+            await layer.send(item.channel, item.event)
 
 
-def signal(*, room_id: int, text: str) -> dict[str, Any]:
+def publish_on_commit(outbox: Outbox) -> None:
+    """`publish` for synchronous code: when the current transaction commits (now outside one)."""
+    if outbox:
+        transaction.on_commit(lambda: async_to_sync(publish)(outbox))
+
+
+# --- The events ----------------------------------------------------------------------------
+
+
+def peer_joined(*, room_id: int, group: str, participant: Participant) -> Outgoing:
+    return Outgoing(
+        group=group,
+        event={
+            "type": PEER_JOINED,
+            "room": room_id,
+            "peer_id": participant.peer_id,
+            "channel": participant.channel_name,
+            "text": wire.encode(wire.peer_joined(participant)),
+        },
+    )
+
+
+def peer_left(*, room_id: int, group: str, peer_id: str, reason: str) -> Outgoing:
+    return Outgoing(
+        group=group,
+        event={
+            "type": PEER_LEFT,
+            "room": room_id,
+            "peer_id": peer_id,
+            "text": wire.encode(wire.peer_left(peer_id, reason)),
+        },
+    )
+
+
+def peer_updated(*, room_id: int, group: str, participant: Participant) -> Outgoing:
+    return Outgoing(
+        group=group,
+        event={
+            "type": PEER_UPDATED,
+            "room": room_id,
+            "peer_id": participant.peer_id,
+            "text": wire.encode(wire.peer_updated(participant)),
+        },
+    )
+
+
+def signal(*, room_id: int, text: str) -> Event:
+    """An offer, answer or candidate for one peer (sent straight to its channel)."""
     return {"type": SIGNAL, "room": room_id, "text": text}
 
 
-def broadcast(*, room_id: int, message: dict[str, Any]) -> dict[str, Any]:
-    return {"type": BROADCAST, "room": room_id, "text": p.encode(message)}
+def broadcast(*, room_id: int, group: str, message: wire.Message) -> Outgoing:
+    return Outgoing(
+        group=group, event={"type": BROADCAST, "room": room_id, "text": wire.encode(message)}
+    )
 
 
-def room_updated(*, room_id: int, room: dict[str, Any]) -> dict[str, Any]:
-    return {"type": ROOM_UPDATED, "room": room_id, "text": p.encode(p.room_updated(room))}
+def room_updated(*, room_id: int, group: str, room_object: wire.Message) -> Outgoing:
+    return Outgoing(
+        group=group,
+        event={
+            "type": ROOM_UPDATED,
+            "room": room_id,
+            "text": wire.encode(wire.room_updated(room_object)),
+        },
+    )
 
 
-def room_closed(*, room_id: int, reason: str) -> dict[str, Any]:
-    return {"type": ROOM_CLOSED, "room": room_id, "text": p.encode(p.room_closed(reason))}
+def room_closed(*, room_id: int, group: str, reason: str) -> Outgoing:
+    return Outgoing(
+        group=group,
+        event={"type": ROOM_CLOSED, "room": room_id, "text": wire.encode(wire.room_closed(reason))},
+    )
 
 
-def kicked(*, room_id: int) -> dict[str, Any]:
-    return {"type": KICKED, "room": room_id, "text": p.encode(p.kicked())}
+def kicked(*, room_id: int, channel: str) -> Outgoing:
+    return Outgoing(
+        channel=channel,
+        event={"type": KICKED, "room": room_id, "text": wire.encode(wire.kicked())},
+    )
 
 
-def peer_moved(*, room_id: int, peer_id: str, channel: str) -> dict[str, Any]:
+def peer_moved(*, room_id: int, group: str, peer_id: str, channel: str) -> Outgoing:
     """A peer resumed on a new socket: same peer id, new channel to send to."""
-    return {"type": MOVED, "room": room_id, "peer_id": peer_id, "channel": channel}
+    return Outgoing(
+        group=group, event={"type": MOVED, "room": room_id, "peer_id": peer_id, "channel": channel}
+    )
 
 
-def peer_replaced(*, room_id: int, peer_id: str) -> dict[str, Any]:
-    """To a resumed peer's old socket: another socket carries this peer now."""
-    return {"type": REPLACED, "room": room_id, "peer_id": peer_id}
+def peer_replaced(*, room_id: int, peer_id: str, channel: str) -> Outgoing:
+    """To a seat's old socket: another socket carries this seat now (4409)."""
+    return Outgoing(channel=channel, event={"type": REPLACED, "room": room_id, "peer_id": peer_id})
 
 
-def peer_expired(*, room_id: int, peer_id: str) -> dict[str, Any]:
+def peer_expired(*, room_id: int, peer_id: str, channel: str) -> Outgoing:
     """To a socket whose peer was expired (it stalled): reconnect."""
-    return {"type": EXPIRED, "room": room_id, "peer_id": peer_id}
+    return Outgoing(channel=channel, event={"type": EXPIRED, "room": room_id, "peer_id": peer_id})
 
 
-def user_revoke(*, user_id: int, session: str | None, reason: str) -> dict[str, Any]:
+def user_revoke(*, user_id: int, session: str | None, reason: str) -> Outgoing:
     """Close `user_id`'s sockets (only those of one session when `session` is its hash)."""
-    return {"type": USER_REVOKE, "user": user_id, "session": session, "reason": reason}
+    return Outgoing(
+        group=WORKERS_GROUP,
+        event={"type": USER_REVOKE, "user": user_id, "session": session, "reason": reason},
+    )
 
 
-def socket_revoked(*, reason: str) -> dict[str, Any]:
+def socket_revoked(*, reason: str) -> Event:
     return {"type": SOCKET_REVOKED, "reason": reason}
-
-
-def _group_send(group: str, event: dict[str, Any]) -> None:
-    async_to_sync(get_channel_layer().group_send)(group, event)
-
-
-def _send(channel: str, event: dict[str, Any]) -> None:
-    async_to_sync(get_channel_layer().send)(channel, event)
-
-
-def on_commit_group_send(group: str, event: dict[str, Any]) -> None:
-    """Send to a room's group once the change that caused it is committed."""
-    transaction.on_commit(partial(_group_send, group, event))
-
-
-def on_commit_send(channel: str, event: dict[str, Any]) -> None:
-    transaction.on_commit(partial(_send, channel, event))

@@ -7,24 +7,22 @@ one worker at a time when they share Redis; `manage.py prune` runs it by hand.
   joined since they were created, or empty since the last person left) are
   closed, so a script cannot hold room numbers forever.
 - Chat lines older than `CHAT_RETENTION_DAYS` days are deleted.
-- Expired login sessions are cleared (what `manage.py clearsessions` does),
-  with the rows that track them.
+- Expired login sessions are cleared (`accounts.services.sessions_prune`:
+  what `manage.py clearsessions` does, with the rows that track them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from importlib import import_module
 
 from django.conf import settings
-from django.contrib.sessions.models import Session
-from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from accounts.models import UserSession
+from accounts.services import sessions_prune
 from rooms import services
+from rooms.events import Outbox, Outgoing
 from rooms.models import ChatMessage, Room
 
 BATCH = 500
@@ -35,6 +33,8 @@ class PruneReport:
     rooms_closed: int
     chat_deleted: int
     sessions_deleted: int
+    # What the rooms closed must tell (nobody is in them, but a join may race).
+    outbox: Outbox = ()
 
     @property
     def changed(self) -> bool:
@@ -51,17 +51,19 @@ def idle_rooms(*, before: datetime) -> list[Room]:
             last_left=Max("participants__left_at"),
         )
         .filter(present=0)
-        .filter(Q(last_left__isnull=True) | Q(last_left__lt=before))
-        .select_related("owner")[:BATCH]
+        .filter(Q(last_left__isnull=True) | Q(last_left__lt=before))[:BATCH]
     )
 
 
 def prune(*, now: datetime | None = None) -> PruneReport:
     now = now or timezone.now()
     before = now - timedelta(seconds=settings.EMPTY_ROOM_CLOSE_AFTER)
-    closed = sum(
-        services.room_close_if_idle(room=room, before=before) for room in idle_rooms(before=before)
-    )
+    outbox: list[Outgoing] = []
+    closed = 0
+    for room in idle_rooms(before=before):
+        said = services.room_close_if_idle(room_id=room.pk, before=before)
+        closed += bool(said)
+        outbox.extend(said)
     cutoff = now - timedelta(days=settings.CHAT_RETENTION_DAYS)
     chat = 0
     while True:
@@ -71,9 +73,9 @@ def prune(*, now: datetime | None = None) -> PruneReport:
         if not ids:
             break
         chat += ChatMessage.objects.filter(pk__in=ids).delete()[0]
-    with transaction.atomic():
-        expired = Session.objects.filter(expire_date__lt=now).values_list("session_key", flat=True)
-        UserSession.objects.filter(session_key__in=list(expired)).delete()
-        before_count = Session.objects.filter(expire_date__lt=now).count()
-        import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
-    return PruneReport(rooms_closed=closed, chat_deleted=chat, sessions_deleted=before_count)
+    return PruneReport(
+        rooms_closed=closed,
+        chat_deleted=chat,
+        sessions_deleted=sessions_prune(now=now),
+        outbox=tuple(outbox),
+    )

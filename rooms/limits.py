@@ -7,33 +7,30 @@
   and is closed with 4429. Pure arithmetic on the connection's own state: it
   never slows another room.
 - Join attempts (a join over the socket, a room lookup over HTTP): each one
-  *reserves* a failure, per user and per client address, before the room is
-  looked at. At the cap the attempt is refused without being evaluated, so N
-  parallel attempts from one account or one address evaluate at most the
-  cap. An attempt that does not fail (joined, room full, locked...) gives its
-  reservation back; an unknown number or a wrong PIN keeps it, so numbers and
-  PINs cannot be enumerated by trying. Counted in Redis, shared by every
-  worker and by the HTTP views (in process memory without Redis).
-- Signaling sockets per account across every worker: `rooms.connections`.
+  *reserves* a failure, per user and per client address (infra/counters.py),
+  before the room is looked at. At the cap the attempt is refused without
+  being evaluated, so N parallel attempts from one account or one address
+  evaluate at most the cap. An attempt that does not fail (joined, room
+  full, locked...) gives its reservation back; an unknown number or a wrong
+  PIN keeps it, so numbers and PINs cannot be enumerated by trying.
+- Signaling sockets per account across every worker: `rooms.connections`;
+  joins in flight per account: `rooms.worker`; sign-ups: `accounts.limits`.
 
 Client addresses are the ASGI client address (behind the proxy, daphne's
-`--proxy-headers` takes it from the proxy's X-Forwarded-For). An IPv6 client
-is counted by its /64, which is what one subscriber line usually gets.
+`--proxy-headers` takes it from the proxy's X-Forwarded-For).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
-import redis
 from django.conf import settings
 
-from config.cache import SharedConnectionPool
-from rooms.redis_client import get_redis
+from infra import counters
+from infra.counters import address_key
+from rooms import errors, selectors
+from rooms.models import Room
 
 
 class TokenBucket:
@@ -68,38 +65,6 @@ def chat_bucket() -> TokenBucket:
     return TokenBucket(rate=settings.CHAT_RATE, capacity=settings.CHAT_BURST)
 
 
-def address_key(address: str | None) -> str | None:
-    """The form an address is counted under: IPv4 as is, IPv6 by its /64; None if unknown."""
-    if not address:
-        return None
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return None
-    if ip.version == 6:
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
-
-
-# --- Join attempts ------------------------------------------------------------------
-
-# Take one attempt from every counter (KEYS), each with its limit (ARGV[2..]),
-# all or nothing; ARGV[1] is the window. 1 = reserved, 0 = a counter is full.
-_RESERVE_SCRIPT = """
-for i, key in ipairs(KEYS) do
-  local n = redis.call('INCR', key)
-  if n == 1 then redis.call('EXPIRE', key, ARGV[1]) end
-  if n > tonumber(ARGV[i + 1]) then
-    for j = 1, i do redis.call('DECR', KEYS[j]) end
-    return 0
-  end
-end
-return 1
-"""
-
-
 @dataclass(frozen=True)
 class Attempt:
     """A reserved join attempt: the counters it holds one unit of."""
@@ -110,125 +75,49 @@ class Attempt:
 def _attempt_counters(*, user_id: int, address: str | None) -> list[tuple[str, int]]:
     window = int(time.time() // settings.JOIN_FAILURE_WINDOW)
     base = f"{settings.CHANNEL_LAYER_PREFIX}:join-attempts"
-    counters = [(f"{base}:user:{user_id}:{window}", settings.JOIN_FAILURE_LIMIT)]
+    out = [(f"{base}:user:{user_id}:{window}", settings.JOIN_FAILURE_LIMIT)]
     key = address_key(address)
     if key is not None:
-        counters.append((f"{base}:addr:{key}:{window}", settings.JOIN_FAILURE_ADDRESS_LIMIT))
-    return counters
-
-
-class _MemoryCounters:
-    """One process's counters, for running without Redis (`make run`, the unit tests)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.counts: dict[str, tuple[int, float]] = {}
-
-    def reserve(self, counters: list[tuple[str, int]], *, window: int) -> bool:
-        now = time.time()
-        with self.lock:
-            current = {}
-            for key, limit in counters:
-                count, expires = self.counts.get(key, (0, 0.0))
-                if expires <= now:
-                    count, expires = 0, now + window
-                if count >= limit:
-                    return False
-                current[key] = (count + 1, expires)
-            self.counts.update(current)
-            return True
-
-    def release(self, keys: tuple[str, ...]) -> None:
-        with self.lock:
-            for key in keys:
-                count, expires = self.counts.get(key, (0, 0.0))
-                if count > 0:
-                    self.counts[key] = (count - 1, expires)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.counts.clear()
-
-
-_memory = _MemoryCounters()
-
-
-def clear_memory_counters() -> None:
-    """Forget every in-process count (tests; Redis counters are namespaced by prefix)."""
-    _memory.clear()
-
-
-def _script_args(counters: list[tuple[str, int]], window: int) -> list[Any]:
-    """EVAL's arguments for `_RESERVE_SCRIPT`: the key count, the keys, the window, the limits."""
-    return [len(counters), *(key for key, _ in counters), window, *(n for _, n in counters)]
+        out.append((f"{base}:addr:{key}:{window}", settings.JOIN_FAILURE_ADDRESS_LIMIT))
+    return out
 
 
 async def reserve_attempt(*, user_id: int, address: str | None) -> Attempt | None:
     """Reserve one failed attempt for this user and address; None when either is at its cap."""
-    counters = _attempt_counters(user_id=user_id, address=address)
-    window = settings.JOIN_FAILURE_WINDOW
-    client = get_redis()
-    if client is None:
-        reserved = _memory.reserve(counters, window=window)
-    else:
-        # On the worker's asyncio client: every join asks, and a thread hop plus
-        # a connection per call showed in the join profile.
-        reserved = await client.eval(_RESERVE_SCRIPT, *_script_args(counters, window))
-    return Attempt(tuple(key for key, _ in counters)) if reserved else None
+    wanted = _attempt_counters(user_id=user_id, address=address)
+    if not await counters.reserve(wanted, window=settings.JOIN_FAILURE_WINDOW):
+        return None
+    return Attempt(tuple(key for key, _ in wanted))
 
 
 async def release_attempt(attempt: Attempt) -> None:
     """Give a reservation back: the attempt did not fail."""
-    client = get_redis()
-    if client is None:
-        _memory.release(attempt.keys)
-        return
-    async with client.pipeline(transaction=False) as pipe:
-        for key in attempt.keys:
-            pipe.decr(key)
-        await pipe.execute()
-
-
-def _sync_redis() -> redis.Redis:
-    return redis.Redis(connection_pool=SharedConnectionPool.from_url(settings.REDIS_URL))
-
-
-def _reserve_sync(counters: list[tuple[str, int]], *, window: int) -> bool:
-    if not settings.REDIS_URL:
-        return _memory.reserve(counters, window=window)
-    return bool(_sync_redis().eval(_RESERVE_SCRIPT, *_script_args(counters, window)))
+    await counters.release(attempt.keys)
 
 
 def reserve_attempt_sync(*, user_id: int, address: str | None) -> Attempt | None:
     """`reserve_attempt` for synchronous code (the HTTP views), on the same counters."""
-    counters = _attempt_counters(user_id=user_id, address=address)
-    if not _reserve_sync(counters, window=settings.JOIN_FAILURE_WINDOW):
+    wanted = _attempt_counters(user_id=user_id, address=address)
+    if not counters.reserve_sync(wanted, window=settings.JOIN_FAILURE_WINDOW):
         return None
-    return Attempt(tuple(key for key, _ in counters))
+    return Attempt(tuple(key for key, _ in wanted))
 
 
 def release_attempt_sync(attempt: Attempt) -> None:
-    if not settings.REDIS_URL:
-        _memory.release(attempt.keys)
-        return
-    with _sync_redis().pipeline(transaction=False) as pipe:
-        for key in attempt.keys:
-            pipe.decr(key)
-        pipe.execute()
+    counters.release_sync(attempt.keys)
 
 
-# --- Sign-ups -------------------------------------------------------------------------------
+def counted_lookup(*, user_id: int, address: str | None, number: str) -> Room | None:
+    """The room with this number (`selectors.room_get_by_number`), counted like a join attempt.
 
-
-def signup_allowed(*, address: str | None) -> bool:
-    """Count one sign-up from `address` this hour; False once the hour's cap is reached.
-
-    Counted when the form is valid, just before the account is created, so a
-    mistyped form costs nothing.
+    Looking numbers up over HTTP answers "found" or "not found" just as a join
+    does, so it shares the join's cap per user and per client address: a miss
+    costs one attempt, a hit costs nothing. `CapReached` at the cap.
     """
-    key = address_key(address)
-    if key is None:
-        return True
-    window = int(time.time() // 3600)
-    counter = f"{settings.CHANNEL_LAYER_PREFIX}:signups:{key}:{window}"
-    return _reserve_sync([(counter, settings.SIGNUPS_PER_ADDRESS_PER_HOUR)], window=3600)
+    attempt = reserve_attempt_sync(user_id=user_id, address=address)
+    if attempt is None:
+        raise errors.CapReached("Too many failed attempts to find a room; wait a while.")
+    room = selectors.room_get_by_number(number=number) if number else None
+    if room is not None:
+        release_attempt_sync(attempt)
+    return room

@@ -12,9 +12,14 @@ from django.db.models import Q
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext_lazy as _
 
-CAPACITY_MIN = 2
-CAPACITY_MAX = 12
-CAPACITY_DEFAULT = 6
+from rooms.protocol import (
+    CAPACITY_DEFAULT,
+    CAPACITY_MAX,
+    CAPACITY_MIN,
+    CHAT_MAX,
+    NAME_MAX,
+    PEER_ID_MAX,
+)
 
 # A PIN is a few digits: what protects it is the online limit on attempts
 # (rooms/limits.py), not a slow hash, which would only let wrong guesses stall
@@ -34,7 +39,7 @@ class RoomQuerySet(models.QuerySet):
 
 class Room(models.Model):
     number = models.CharField(_("number"), max_length=9, db_index=True)
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(_("name"), max_length=NAME_MAX)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),
@@ -152,9 +157,11 @@ class Participant(models.Model):
         on_delete=models.CASCADE,
         related_name="participations",
     )
-    peer_id = models.CharField(_("peer id"), max_length=32, unique=True)
+    peer_id = models.CharField(_("peer id"), max_length=PEER_ID_MAX, unique=True)
     # The Channels channel of the socket: how other workers reach this peer.
     channel_name = models.CharField(_("channel"), max_length=200)
+    # Which worker process holds the socket ("host:pid"), for the admin console.
+    worker = models.CharField(_("worker"), max_length=100, blank=True)
     audio = models.BooleanField(_("audio"), default=True)
     video = models.BooleanField(_("video"), default=True)
     screen = models.BooleanField(_("screen"), default=False)
@@ -188,8 +195,8 @@ class ChatMessage(models.Model):
         on_delete=models.CASCADE,
         related_name="chat_messages",
     )
-    peer_id = models.CharField(_("peer id"), max_length=32)
-    text = models.TextField(_("text"), max_length=2000)
+    peer_id = models.CharField(_("peer id"), max_length=PEER_ID_MAX)
+    text = models.TextField(_("text"), max_length=CHAT_MAX)
     created_at = models.DateTimeField(_("sent"), auto_now_add=True)
 
     class Meta:

@@ -24,7 +24,7 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from rooms.redis_client import get_redis
+from infra.redis import get_redis
 
 logger = logging.getLogger(__name__)
 

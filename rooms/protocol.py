@@ -1,9 +1,12 @@
-"""The signaling protocol, version 1: every message type, its schema and its validation.
+"""The signaling protocol, version 1: every message type, code and limit, and validation.
 
-This module is the one place that knows what a client may send and what the
-server sends back (docs/protocol.md is its prose). Validators return fresh
-dicts holding only the fields the protocol defines, so nothing a client adds
-is ever passed on, and raise `ClientError` for anything else.
+This module is the one place that knows what a client may send (docs/protocol.md
+is its prose): validators return fresh dicts holding only the fields the
+protocol defines, so nothing a client adds is ever passed on, and raise
+`ClientError` for anything else. What the server sends is built by
+`rooms.wire`. The limits here are the only copy: the models, the forms and the
+browser client (static/js/wire.js, generated) take theirs from this module.
+It imports nothing of Django's or the apps'.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from rooms.models import CAPACITY_MAX, CAPACITY_MIN
+from rooms import errors
 
 PROTOCOL_VERSION = 1
 
@@ -94,6 +97,9 @@ CLOSE_RECONNECT = 1012
 LEFT_REASONS = ("left", "disconnected", "kicked", "timeout")
 
 # --- Limits -------------------------------------------------------------------------
+CAPACITY_MIN = 2
+CAPACITY_MAX = 12
+CAPACITY_DEFAULT = 6
 ID_MAX = 64
 PEER_ID_MAX = 32
 NAME_MAX = 100
@@ -326,79 +332,25 @@ def parse(text: str) -> tuple[dict[str, Any], str | None]:
         raise
 
 
-# --- Server messages ------------------------------------------------------------------
+# --- Refusals of the domain, as protocol errors ---------------------------------------------
+
+_REFUSALS: dict[type[errors.RoomsError], str] = {
+    errors.RoomNotFound: ROOM_NOT_FOUND,
+    errors.RoomClosed: ROOM_CLOSED_CODE,
+    errors.RoomFull: ROOM_FULL,
+    errors.RoomLocked: ROOM_LOCKED,
+    errors.WrongPin: BAD_PIN,
+    errors.NotAllowed: FORBIDDEN,
+    errors.PeerNotFound: UNKNOWN_PEER,
+    errors.CapReached: RATE_LIMITED,
+    errors.InvalidRoom: BAD_MESSAGE,
+    errors.NoFreeNumber: SERVER_BUSY,
+}
 
 
-def encode(message: dict[str, Any]) -> str:
-    return orjson.dumps(message).decode()
-
-
-def error(code: str, message: str, re: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": ERROR, "code": code, "message": message}
-    if re is not None:
-        out["re"] = re
-    return out
-
-
-def pong(re: str | None = None) -> dict[str, Any]:
-    return {"type": PONG, "re": re} if re is not None else {"type": PONG}
-
-
-def joined(
-    *,
-    room: dict[str, Any],
-    peer_id: str,
-    peers: list[dict[str, Any]],
-    created: bool,
-    resume_token: str,
-    history: list[dict[str, Any]],
-    re: str | None,
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "type": JOINED,
-        "room": room,
-        "peerId": peer_id,
-        "peers": peers,
-        "created": created,
-        "resumeToken": resume_token,
-        "history": history,
-    }
-    if re is not None:
-        out["re"] = re
-    return out
-
-
-def peer_joined(peer: dict[str, Any]) -> dict[str, Any]:
-    return {"type": PEER_JOINED, "peer": peer}
-
-
-def peer_left(peer_id: str, reason: str) -> dict[str, Any]:
-    return {"type": PEER_LEFT, "peerId": peer_id, "reason": reason}
-
-
-def peer_updated(peer: dict[str, Any]) -> dict[str, Any]:
-    return {"type": PEER_UPDATED, "peer": peer}
-
-
-def forwarded(message: dict[str, Any], sender: str) -> dict[str, Any]:
-    """An offer/answer/candidate as the recipient gets it: the payload plus `from`."""
-    return {**message, "from": sender}
-
-
-def chat(*, sender: str, user: dict[str, Any], text: str, ts: str) -> dict[str, Any]:
-    return {"type": CHAT, "from": sender, "user": user, "text": text, "ts": ts}
-
-
-def room_updated(room: dict[str, Any]) -> dict[str, Any]:
-    return {"type": ROOM_UPDATED, "room": room}
-
-
-def room_closed(reason: str) -> dict[str, Any]:
-    return {"type": ROOM_CLOSED, "reason": reason}
-
-
-def kicked() -> dict[str, Any]:
-    return {"type": KICKED}
+def refusal(error: errors.RoomsError, *, msg_id: str | None = None) -> ClientError:
+    """The protocol error that says `error` to the client."""
+    return ClientError(_REFUSALS[type(error)], error.message, msg_id=msg_id)
 
 
 # --- For the browser client (static/js/wire.js) ------------------------------------------
@@ -411,7 +363,7 @@ def client_constants() -> dict[str, Any]:
     static/js/wire.js with no further work: client types are the keys of
     VALIDATORS, error codes ERROR_CODES, left reasons LEFT_REASONS, close codes
     every integer named CLOSE_*, limits every integer named *_MAX or *_MIN
-    (CAPACITY_* come from rooms.models), patterns every compiled regular
+    (CAPACITY_* included), patterns every compiled regular
     expression (its source, in the syntax Python and JavaScript share).
     Server types are the one group without a registry above, so they are named
     here; tests/rooms/test_wire.py fails for a type constant left out.

@@ -31,7 +31,6 @@ def close_revoked_sockets(
     sender: Any, user_id: int, session_key: str | None, reason: str, **kwargs: Any
 ) -> None:
     left = Participant.LeftReason.KICKED if reason == REMOVED else Participant.LeftReason.SIGNED_OUT
-    events.on_commit_group_send(
-        events.WORKERS_GROUP,
-        events.user_revoke(user_id=user_id, session=session_hash(session_key), reason=left),
+    events.publish_on_commit(
+        (events.user_revoke(user_id=user_id, session=session_hash(session_key), reason=left),)
     )

@@ -1,63 +1,69 @@
 """Writes: creating, joining, leaving, locking and closing rooms, and chat.
 
-Every function is synchronous and keyword-only; the consumer calls them
-through `database_sync_to_async`. Refusals are `ClientError`s carrying the
-protocol's error code, so the WebSocket and the HTTP API report them alike.
-Changes that connected peers must hear about (lock, close, kick) are sent to
-the room's group on commit, so Django admin reaches every worker too.
+Every function is synchronous and keyword-only; async callers run them with
+`infra.db.db_call`. They know nothing of the wire: refusals are
+`rooms.errors` exceptions, which each edge says in its own terms, and what
+others must hear about a change comes back as an outbox (`rooms.events`)
+that the caller publishes once the write is committed: the consumer, the
+admin and the JSON API alike, so Django admin reaches every worker too.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from rooms import events
-from rooms import protocol as p
-from rooms.models import CAPACITY_DEFAULT, ChatMessage, Participant, Room
-from rooms.selectors import peer_to_dict, room_chat_history, room_to_dict
+from infra.process import worker_name
+from rooms import errors, events, protocol, selectors, wire
+from rooms.events import Outbox
+from rooms.models import ChatMessage, Participant, Room
 
 RESUME_SALT = "rooms.resume"
 NUMBER_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
-class JoinResult:
+class Seat:
+    """A place in a room just taken (created, joined or resumed), and what comes with it."""
+
     room: Room
     participant: Participant
-    # Everyone already in the room: (peer object, their channel name).
-    peers: list[tuple[dict[str, Any], str]]
-    room_dict: dict[str, Any]
-    peer_dict: dict[str, Any]
-    resume_token: str
-    is_moderator: bool
+    # Everyone else in the room, oldest first (their channels are on the models).
+    present: list[Participant]
     # The room's recent chat, so a newcomer sees what was said (extension).
-    history: list[dict[str, Any]]
-    # On resume: the channel the peer had before, to hand over from.
-    previous_channel: str | None = None
-    # The same account's earlier seat in this room, which this join took over
-    # (one seat per account): (peer id, its channel), to announce and close.
-    replaced: tuple[tuple[str, str], ...] = ()
+    history: list[ChatMessage]
+    resume_token: str
+    moderator: bool
+    outbox: Outbox = ()
+
+    @property
+    def participants(self) -> int:
+        return len(self.present) + 1
 
 
 def can_moderate(*, room: Room, user: AbstractBaseUser) -> bool:
     return user.pk == room.owner_id or bool(getattr(user, "is_staff", False))
 
 
-def new_room_number() -> str:
-    # Uniform over all 9-digit numbers without a leading zero: nothing about one
-    # room's number tells anything about another's.
-    return str(100_000_000 + secrets.randbelow(900_000_000))
+def room_numbers() -> Iterator[str]:
+    """Numbers to try for a new room, `NUMBER_ATTEMPTS` of them; then give up (NoFreeNumber).
+
+    Uniform over all 9-digit numbers without a leading zero: nothing about one
+    room's number tells anything about another's.
+    """
+    for _ in range(NUMBER_ATTEMPTS):
+        yield str(100_000_000 + secrets.randbelow(900_000_000))
 
 
 def _check_create_caps(*, owner: AbstractBaseUser) -> None:
@@ -77,13 +83,12 @@ def _check_create_caps(*, owner: AbstractBaseUser) -> None:
         open=Count("pk", filter=Q(closed_at__isnull=True)),
     )
     if counts["open"] >= settings.OPEN_ROOMS_PER_USER:
-        raise p.ClientError(
-            p.RATE_LIMITED,
-            f"You have {counts['open']} open rooms; end one before creating another.",
+        raise errors.CapReached(
+            f"You have {counts['open']} open rooms; end one before creating another."
         )
     if counts["recent"] >= settings.ROOMS_CREATED_PER_HOUR:
-        raise p.ClientError(
-            p.RATE_LIMITED, "You have created too many rooms in the last hour; try again later."
+        raise errors.CapReached(
+            "You have created too many rooms in the last hour; try again later."
         )
 
 
@@ -92,51 +97,37 @@ def _new_room(
 ) -> Room:
     """A validated, unsaved room without a number."""
     name = (name or "").strip() or f"{owner.get_username()}'s room"
-    room = Room(owner=owner, name=name[: p.NAME_MAX], capacity=capacity or CAPACITY_DEFAULT)
+    room = Room(
+        owner=owner,
+        name=name[: protocol.NAME_MAX],
+        capacity=capacity or protocol.CAPACITY_DEFAULT,
+    )
     room.set_pin(pin)
     # Field validators cover the capacity range; the number constraints are the
     # save's (validating them here would cost queries per room).
-    room.full_clean(exclude=["number"], validate_constraints=False)
+    try:
+        room.full_clean(exclude=["number"], validate_constraints=False)
+    except ValidationError as err:
+        raise errors.InvalidRoom("; ".join(err.messages)) from None
     return room
 
 
 def room_create(
     *,
     owner: AbstractBaseUser,
-    name: str | None = None,
-    capacity: int | None = None,
-    pin: str | None = None,
-) -> Room:
-    room = _new_room(owner=owner, name=name, capacity=capacity, pin=pin)
-    with transaction.atomic():
-        _check_create_caps(owner=owner)
-        for _ in range(NUMBER_ATTEMPTS):
-            room.number = new_room_number()
-            try:
-                with transaction.atomic():
-                    room.save()
-            except IntegrityError:
-                room.pk = None
-                continue
-            return room
-    raise p.ClientError(p.SERVER_BUSY, "Could not find a free room number; try again.")
-
-
-def room_create_and_join(
-    *,
     number: str,
-    owner: AbstractBaseUser,
-    channel_name: str,
     name: str | None = None,
     capacity: int | None = None,
     pin: str | None = None,
-) -> JoinResult | None:
-    """Open room `number` with its owner already in it; None when the number is taken.
+    channel_name: str | None = None,
+) -> Seat | Room:
+    """Open room `number`; with `channel_name`, with its owner already in it (the socket's create).
 
     One transaction: nobody can see the room before its owner is in it, and
     none of a join's checks (lock, PIN, capacity, chat history) has anything to
-    look at yet. The caller picks the number so that it can subscribe to the
-    room's group before anyone else can join.
+    look at yet. The caller draws the number (`room_numbers()`), so that a
+    socket can subscribe to the room's group before anyone else can join;
+    `NumberTaken` when an open room holds it: draw again.
     """
     room = _new_room(owner=owner, name=name, capacity=capacity, pin=pin)
     room.number = number
@@ -145,15 +136,27 @@ def room_create_and_join(
         try:
             with transaction.atomic():
                 room.save()
-                participant = Participant.objects.create(
-                    room=room,
-                    user=owner,
-                    peer_id=secrets.token_urlsafe(12),
-                    channel_name=channel_name,
-                )
+                participant = None
+                if channel_name is not None:
+                    participant = Participant.objects.create(
+                        room=room,
+                        user=owner,
+                        peer_id=secrets.token_urlsafe(12),
+                        channel_name=channel_name,
+                        worker=worker_name(),
+                    )
         except IntegrityError:
-            return None
-    return _join_result(room=room, participant=participant, present=[], user=owner, history=[])
+            raise errors.NumberTaken() from None
+    if participant is None:
+        return room
+    return Seat(
+        room=room,
+        participant=participant,
+        present=[],
+        history=[],
+        resume_token=_resume_token(participant=participant),
+        moderator=True,
+    )
 
 
 def _resume_token(*, participant: Participant) -> str:
@@ -170,7 +173,7 @@ def room_join(
     user: AbstractBaseUser,
     channel_name: str,
     pin: str | None = None,
-) -> JoinResult:
+) -> Seat:
     """Admit `user` to the open room `number`, or refuse with the reason.
 
     The room is checked first without a lock (closed, locked, PIN), so a
@@ -188,15 +191,13 @@ def room_join(
     )
     if room is None:
         if Room.objects.filter(number=number).exists():
-            raise p.ClientError(p.ROOM_CLOSED_CODE, "This room has been closed.")
-        raise p.ClientError(p.ROOM_NOT_FOUND, "There is no room with that number.")
+            raise errors.RoomClosed()
+        raise errors.RoomNotFound()
     moderator = can_moderate(room=room, user=user)
     if room.locked and not moderator:
-        raise p.ClientError(p.ROOM_LOCKED, "This room is locked; nobody new can join.")
+        raise errors.RoomLocked()
     if not moderator and not room.check_pin(pin):
-        raise p.ClientError(
-            p.BAD_PIN, "This room needs a PIN." if not pin else "That PIN is not right."
-        )
+        raise errors.WrongPin(given=bool(pin))
     with transaction.atomic():
         # Locked, closed and capacity may have changed since the read above.
         current = (
@@ -206,52 +207,64 @@ def room_join(
             .get()
         )
         if current["closed_at"] is not None:
-            raise p.ClientError(p.ROOM_CLOSED_CODE, "This room has been closed.")
+            raise errors.RoomClosed()
         room.locked, room.capacity = current["locked"], current["capacity"]
         if room.locked and not moderator:
-            raise p.ClientError(p.ROOM_LOCKED, "This room is locked; nobody new can join.")
+            raise errors.RoomLocked()
         present = list(room.participants.filter(left_at__isnull=True).select_related("user"))
         mine = [other for other in present if other.user_id == user.pk]
         present = [other for other in present if other.user_id != user.pk]
         if len(present) >= room.capacity:
-            raise p.ClientError(p.ROOM_FULL, f"This room is full ({room.capacity} people).")
+            raise errors.RoomFull(room.capacity)
         if mine:
             Participant.objects.filter(pk__in=[seat.pk for seat in mine]).update(
                 left_at=timezone.now(), left_reason=Participant.LeftReason.REPLACED
             )
         participant = Participant.objects.create(
-            room=room, user=user, peer_id=secrets.token_urlsafe(12), channel_name=channel_name
+            room=room,
+            user=user,
+            peer_id=secrets.token_urlsafe(12),
+            channel_name=channel_name,
+            worker=worker_name(),
         )
-    return _join_result(
-        room=room,
-        participant=participant,
-        present=present,
-        user=user,
-        replaced=tuple((seat.peer_id, seat.channel_name) for seat in mine),
-    )
+    participant.user = user
+    group = room.group_name
+    # The seat taken over leaves first (the others see it go before they see
+    # the newcomer); its socket, wherever it is, is closed with 4409.
+    outbox: list[events.Outgoing] = []
+    for seat in mine:
+        outbox.append(
+            events.peer_left(
+                room_id=room.pk,
+                group=group,
+                peer_id=seat.peer_id,
+                reason=Participant.LeftReason.REPLACED,
+            )
+        )
+        outbox.append(
+            events.peer_replaced(room_id=room.pk, peer_id=seat.peer_id, channel=seat.channel_name)
+        )
+    outbox.append(events.peer_joined(room_id=room.pk, group=group, participant=participant))
+    return _seat(room=room, participant=participant, present=present, user=user, outbox=outbox)
 
 
-def _join_result(
+def _seat(
     *,
     room: Room,
     participant: Participant,
     present: list[Participant],
     user: AbstractBaseUser,
-    previous_channel: str | None = None,
-    history: list[dict[str, Any]] | None = None,
-    replaced: tuple[tuple[str, str], ...] = (),
-) -> JoinResult:
-    return JoinResult(
+    outbox: list[events.Outgoing],
+) -> Seat:
+    """The seat a join or a resume took, with the room's recent chat."""
+    return Seat(
         room=room,
         participant=participant,
-        peers=[(peer_to_dict(other), other.channel_name) for other in present],
-        room_dict=room_to_dict(room, participants=len(present) + 1),
-        peer_dict=peer_to_dict(participant),
+        present=present,
+        history=selectors.room_chat_history(room_id=room.pk),
         resume_token=_resume_token(participant=participant),
-        is_moderator=can_moderate(room=room, user=user),
-        history=room_chat_history(room=room) if history is None else history,
-        previous_channel=previous_channel,
-        replaced=replaced,
+        moderator=can_moderate(room=room, user=user),
+        outbox=tuple(outbox),
     )
 
 
@@ -269,11 +282,14 @@ def resume_token_peer(*, token: str, user: AbstractBaseUser) -> str | None:
 
 def participant_resume(
     *, peer_id: str, number: str, user: AbstractBaseUser, channel_name: str
-) -> JoinResult | None:
+) -> Seat | None:
     """Reattach a peer that is still present to a new socket, keeping its peer id.
 
     The caller has already taken the peer's presence (so no sweeper can expire
-    it meanwhile); None when the peer is no longer in that room.
+    it meanwhile); None when the peer is no longer in that room. The room
+    hears where the peer is now before the client does, so an offer the
+    client provokes cannot go to the old socket; the old socket, if it still
+    lives, is closed with 4409.
     """
     with transaction.atomic():
         participant = (
@@ -292,16 +308,22 @@ def participant_resume(
             return None
         previous = participant.channel_name
         participant.channel_name = channel_name
-        participant.save(update_fields=["channel_name"])
+        participant.worker = worker_name()
+        participant.save(update_fields=["channel_name", "worker"])
         room = participant.room
         present = list(
             room.participants.filter(left_at__isnull=True)
             .exclude(pk=participant.pk)
             .select_related("user")
         )
-    return _join_result(
-        room=room, participant=participant, present=present, user=user, previous_channel=previous
-    )
+    outbox = [
+        events.peer_moved(
+            room_id=room.pk, group=room.group_name, peer_id=peer_id, channel=channel_name
+        )
+    ]
+    if previous and previous != channel_name:
+        outbox.append(events.peer_replaced(room_id=room.pk, peer_id=peer_id, channel=previous))
+    return _seat(room=room, participant=participant, present=present, user=user, outbox=outbox)
 
 
 def participant_was_replaced(*, peer_id: str, user: AbstractBaseUser) -> bool:
@@ -311,71 +333,73 @@ def participant_was_replaced(*, peer_id: str, user: AbstractBaseUser) -> bool:
     ).exists()
 
 
-def participant_expire(*, peer_id: str) -> tuple[int, str, str] | None:
-    """Record that a peer's presence ran out: (room id, room group, its channel), once."""
+def participant_leave(*, peer_id: str, reason: str) -> Outbox:
+    """Mark the peer as gone and tell its room; nothing when it had already left."""
     participant = (
         Participant.objects.filter(peer_id=peer_id, left_at__isnull=True)
         .select_related("room")
         .first()
     )
-    if participant is None or not participant_leave(
-        peer_id=peer_id, reason=Participant.LeftReason.TIMEOUT
-    ):
-        return None
-    return participant.room_id, participant.room.group_name, participant.channel_name
-
-
-def participants_active_before(*, seconds: float) -> list[str]:
-    """Peer ids present for more than `seconds` (for reconciling with presence)."""
-    cutoff = timezone.now() - timedelta(seconds=seconds)
-    return list(
-        Participant.objects.filter(left_at__isnull=True, joined_at__lt=cutoff).values_list(
-            "peer_id", flat=True
-        )
+    if participant is None or not Participant.objects.filter(
+        pk=participant.pk, left_at__isnull=True
+    ).update(left_at=timezone.now(), left_reason=reason):
+        return ()
+    room = participant.room
+    return (
+        events.peer_left(room_id=room.pk, group=room.group_name, peer_id=peer_id, reason=reason),
     )
 
 
-def participant_leave(*, peer_id: str, reason: str) -> bool:
-    """Mark the peer as gone; False when it had already left (kicked, closed)."""
-    return bool(
-        Participant.objects.filter(peer_id=peer_id, left_at__isnull=True).update(
-            left_at=timezone.now(), left_reason=reason
-        )
+def participant_expire(*, peer_id: str) -> Outbox:
+    """A peer's presence ran out: tell its room, once, and its socket, should it still live."""
+    participant = (
+        Participant.objects.filter(peer_id=peer_id, left_at__isnull=True)
+        .select_related("room")
+        .first()
+    )
+    left = participant_leave(peer_id=peer_id, reason=Participant.LeftReason.TIMEOUT)
+    if not left:
+        return ()
+    # Its socket may be alive after all (a worker stalled past the deadline):
+    # tell it, so it does not go on thinking it is in the room.
+    return (
+        *left,
+        events.peer_expired(
+            room_id=participant.room_id, peer_id=peer_id, channel=participant.channel_name
+        ),
     )
 
 
-def participant_kick(*, room_id: int, actor: AbstractBaseUser, peer_id: str) -> Participant:
+def participant_kick(*, room_id: int, actor: AbstractBaseUser, peer_id: str) -> Outbox:
     room = Room.objects.select_related("owner").get(pk=room_id)
     if not can_moderate(room=room, user=actor):
-        raise p.ClientError(p.FORBIDDEN, "Only the room's owner can remove people.")
+        raise errors.NotAllowed("Only the room's owner can remove people.")
     target = (
         Participant.objects.filter(room=room, peer_id=peer_id, left_at__isnull=True)
         .select_related("user")
         .first()
     )
     if target is None:
-        raise p.ClientError(p.UNKNOWN_PEER, "That person is not in this room.")
+        raise errors.PeerNotFound()
     if target.user_id == actor.pk:
-        raise p.ClientError(p.FORBIDDEN, "Use leave to leave the room yourself.")
-    participant_leave(peer_id=peer_id, reason=Participant.LeftReason.KICKED)
-    events.on_commit_send(target.channel_name, events.kicked(room_id=room.pk))
-    events.on_commit_group_send(
-        room.group_name,
-        events.peer_left(room_id=room.pk, peer_id=peer_id, reason=Participant.LeftReason.KICKED),
-    )
-    return target
+        raise errors.NotAllowed("Use leave to leave the room yourself.")
+    left = participant_leave(peer_id=peer_id, reason=Participant.LeftReason.KICKED)
+    if not left:
+        raise errors.PeerNotFound()
+    return (events.kicked(room_id=room.pk, channel=target.channel_name), *left)
 
 
 def participant_set_media(
     *, peer_id: str, audio: bool | None, video: bool | None, screen: bool | None
-) -> Participant | None:
+) -> Outbox:
+    """Store what the peer now sends; the others hear the whole peer object."""
     participant = (
         Participant.objects.filter(peer_id=peer_id, left_at__isnull=True)
-        .select_related("user")
+        .select_related("user", "room")
         .first()
     )
     if participant is None:
-        return None
+        return ()
     changed = []
     for field, value in (("audio", audio), ("video", video), ("screen", screen)):
         if value is not None and getattr(participant, field) != value:
@@ -383,58 +407,68 @@ def participant_set_media(
             changed.append(field)
     if changed:
         participant.save(update_fields=changed)
-    return participant
+    room = participant.room
+    return (events.peer_updated(room_id=room.pk, group=room.group_name, participant=participant),)
 
 
-def room_announce_update(*, room: Room) -> None:
-    """Tell everyone in the room its new state (`room-updated`), once committed."""
-    events.on_commit_group_send(
-        room.group_name, events.room_updated(room_id=room.pk, room=room_to_dict(room))
+def room_announce_update(*, room: Room) -> Outbox:
+    """What tells everyone in the room its new state (`room-updated`)."""
+    participants = room.participants.filter(left_at__isnull=True).count()
+    return (
+        events.room_updated(
+            room_id=room.pk,
+            group=room.group_name,
+            room_object=wire.room(room, participants=participants),
+        ),
     )
 
 
-def room_set_locked(*, room: Room, locked: bool) -> Room:
-    """Lock or unlock a room and tell everyone in it."""
-    with transaction.atomic():
-        Room.objects.filter(pk=room.pk).update(locked=locked)
-        room.locked = locked
-        room_announce_update(room=room)
-    return room
+def room_set_locked(*, room_id: int, locked: bool) -> Outbox:
+    """Lock or unlock a room; everyone in it hears."""
+    room = Room.objects.select_related("owner").get(pk=room_id)
+    Room.objects.filter(pk=room.pk).update(locked=locked)
+    room.locked = locked
+    return room_announce_update(room=room)
 
 
-def room_close(*, room: Room, reason: str) -> bool:
-    """Close a room for good: everyone connected gets `room-closed` and is disconnected."""
+def room_close(*, room_id: int, reason: str) -> Outbox:
+    """Close a room for good; everyone connected hears `room-closed` and is disconnected.
+
+    Nothing (an empty outbox) when it was closed already.
+    """
     now = timezone.now()
     with transaction.atomic():
-        if not Room.objects.filter(pk=room.pk, closed_at__isnull=True).update(closed_at=now):
-            return False
-        room.closed_at = now
-        room.participants.filter(left_at__isnull=True).update(
+        if not Room.objects.filter(pk=room_id, closed_at__isnull=True).update(closed_at=now):
+            return ()
+        Participant.objects.filter(room_id=room_id, left_at__isnull=True).update(
             left_at=now, left_reason=Participant.LeftReason.CLOSED
         )
-        events.on_commit_group_send(
-            room.group_name, events.room_closed(room_id=room.pk, reason=reason)
-        )
-    return True
+        number = Room.objects.values_list("number", flat=True).get(pk=room_id)
+    return (events.room_closed(room_id=room_id, group=Room.group_name_for(number), reason=reason),)
 
 
-def room_close_if_idle(*, room: Room, before: datetime) -> bool:
-    """Close `room` if nobody is in it and nobody has been since `before` (housekeeping)."""
+def room_close_if_idle(*, room_id: int, before: datetime) -> Outbox:
+    """Close the room if nobody is in it and nobody has been since `before` (housekeeping)."""
     with transaction.atomic():
         locked = (
             Room.objects.select_for_update(no_key=True)
-            .filter(pk=room.pk, closed_at__isnull=True)
+            .filter(pk=room_id, closed_at__isnull=True)
             .first()
         )
         if (
             locked is None
             or locked.participants.filter(Q(left_at__isnull=True) | Q(left_at__gte=before)).exists()
         ):
-            return False
-        return room_close(room=locked, reason="admin")
+            return ()
+        return room_close(room_id=room_id, reason="admin")
 
 
-def chat_message_create(
-    *, room_id: int, user: AbstractBaseUser, peer_id: str, text: str
-) -> ChatMessage:
-    return ChatMessage.objects.create(room_id=room_id, user=user, peer_id=peer_id, text=text)
+def chat_message_create(*, room_id: int, user: AbstractBaseUser, peer_id: str, text: str) -> Outbox:
+    """Save a chat line; everyone in the room, its sender included, hears it."""
+    line = ChatMessage.objects.create(room_id=room_id, user=user, peer_id=peer_id, text=text)
+    number = Room.objects.values_list("number", flat=True).get(pk=room_id)
+    return (
+        events.broadcast(
+            room_id=room_id, group=Room.group_name_for(number), message=wire.chat(line)
+        ),
+    )

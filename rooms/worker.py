@@ -28,13 +28,12 @@ from typing import TYPE_CHECKING, Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from rooms import events, housekeeping, services
+from infra.db import db_call
+from infra.redis import get_redis
+from rooms import events, housekeeping, selectors, services
 from rooms.connections import get_connections
-from rooms.db import db_call
-from rooms.models import Participant
 from rooms.presence import get_presence
 from rooms.protocol import CLOSE_RECONNECT
-from rooms.redis_client import get_redis
 
 if TYPE_CHECKING:
     from rooms.consumers import SignalingConsumer
@@ -170,7 +169,7 @@ class Worker:
         """Close this worker's sockets of the account (of one session) that the event names."""
         layer = get_channel_layer()
         for consumer in list(self.by_user.get(event["user"], ())):
-            if event["session"] is None or consumer.session_hash == event["session"]:
+            if event["session"] is None or consumer.account.session == event["session"]:
                 # Into the socket's own queue: handled in order with its frames.
                 await layer.send(
                     consumer.channel_name, events.socket_revoked(reason=event["reason"])
@@ -186,6 +185,7 @@ class Worker:
             if not await redis.set(key, "1", nx=True, ex=max(1, settings.PRUNE_INTERVAL - 1)):
                 return
         report = await db_call(housekeeping.prune)()
+        await events.publish(report.outbox)
         if report.changed:
             logger.info("worker: housekeeping %s", report)
 
@@ -200,7 +200,7 @@ class Worker:
         worker was dead. A peer must be missing on two passes in a row: live
         workers re-add theirs within one renew interval.
         """
-        active = await db_call(services.participants_active_before)(seconds=settings.PRESENCE_TTL)
+        active = await db_call(selectors.participants_active_before)(seconds=settings.PRESENCE_TTL)
         local = set(self.local_peer_ids())
         missing = {p for p in await get_presence().missing(active) if p not in local}
         for peer_id in missing & self.suspects:
@@ -265,18 +265,7 @@ class Worker:
 
 async def expire_peer(peer_id: str) -> None:
     """Announce a peer whose deadline passed, once, wherever its worker was."""
-    gone = await db_call(services.participant_expire)(peer_id=peer_id)
-    if gone is None:
-        return
-    room_id, group, channel = gone
-    layer = get_channel_layer()
-    await layer.group_send(
-        group,
-        events.peer_left(room_id=room_id, peer_id=peer_id, reason=Participant.LeftReason.TIMEOUT),
-    )
-    # Its socket may be alive after all (a worker stalled past the deadline):
-    # tell it, so it does not go on thinking it is in the room.
-    await layer.send(channel, events.peer_expired(room_id=room_id, peer_id=peer_id))
+    await events.publish(await db_call(services.participant_expire)(peer_id=peer_id))
 
 
 _workers: dict[asyncio.AbstractEventLoop, Worker] = {}

@@ -34,7 +34,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def django_db_setup(django_db_setup, django_db_blocker):
     """pytest-django's test database, freed of pooled connections before it is dropped.
 
-    On PostgreSQL, consumer database calls run on pool threads (rooms/db.py);
+    On PostgreSQL, consumer database calls run on pool threads (infra/db.py);
     connections they leave in psycopg's pool would keep the test database from
     being dropped at the end of the run.
     """
@@ -53,6 +53,14 @@ def django_db_setup(django_db_setup, django_db_blocker):
                 )
             connection.close()
             connection.close_pool()
+
+
+@pytest.fixture(autouse=True)
+def fresh_counters():
+    """In-process rate counters start empty in every test (Redis ones are namespaced by prefix)."""
+    from infra import counters
+
+    counters.clear_memory()
 
 
 @pytest.fixture

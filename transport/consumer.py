@@ -16,7 +16,7 @@ both layers of transport/layer.py can), has the layer put the channel's events
 into the socket's own queue and reads everything with one `get()`: no task,
 no second queue per socket. Otherwise it is Channels' `__call__`, unchanged.
 `DirectDispatch.dispatch` skips the thread hop; handlers that use the database
-do so through `database_sync_to_async` / `rooms.db.db_call`, which close stale
+do so through `database_sync_to_async` / `infra.db.db_call`, which close stale
 connections around each call themselves.
 
 `__call__` re-implements what Channels' sets up (`scope`, `channel_layer`,

@@ -79,7 +79,7 @@ def test_compose_resolves_services_and_secrets_from_env(tmp_path):
     assert result.returncode == 0, result.stderr
     config = yaml_to_dict(result.stdout)
     services = config["services"]
-    assert set(services) == {"proxy", "web", "postgres", "redis", "coturn"}
+    assert set(services) == {"proxy", "web", "postgres", "redis", "coturn", "janus"}
     for name in services:
         assert "healthcheck" in services[name], name
     assert services["web"]["depends_on"] == {

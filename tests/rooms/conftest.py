@@ -55,7 +55,7 @@ def make_room(db):
     """Create a room through the service, as the API and the consumer do."""
 
     def make(owner, **fields: Any) -> Room:
-        return services.room_create(owner=owner, **fields)
+        return services.room_create(owner=owner, number=next(services.room_numbers()), **fields)
 
     return make
 

@@ -7,7 +7,6 @@ import re
 import orjson
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 
 from rooms import events, services
 from rooms.models import ChatMessage, Participant, Room
@@ -51,7 +50,7 @@ def room_obj(room: Room, *, participants: int, locked: bool = False) -> dict:
 @database_sync_to_async
 def close_room(number: str) -> None:
     room = Room.objects.get(number=number, closed_at__isnull=True)
-    services.room_close(room=room, reason="admin")
+    services.room_close(room_id=room.pk, reason="admin")
 
 
 # --- Handshake -----------------------------------------------------------------------
@@ -148,8 +147,8 @@ async def test_create_draws_again_when_the_number_is_taken(connect, alice, bob, 
     """A drawn number that an open room holds is passed over: no trace in that room."""
     a = await connect(alice)
     await a.create()
-    drawn = iter([a.room["number"], a.room["number"], "987654321"])
-    monkeypatch.setattr(services, "new_room_number", lambda: next(drawn))
+    drawn = [a.room["number"], a.room["number"], "987654321"]
+    monkeypatch.setattr(services, "room_numbers", lambda: iter(drawn))
     b = await connect(bob)
     answer = await b.create()
     assert answer["room"]["number"] == "987654321"
@@ -178,7 +177,7 @@ async def test_create_gives_up_with_server_busy_when_no_number_is_free(connect, 
     b = await connect(bob)
     taken = a.room["number"]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(services, "new_room_number", lambda: taken)
+        patch.setattr(services, "room_numbers", lambda: iter([taken] * services.NUMBER_ATTEMPTS))
         answer = await b.request({"type": "create", "id": "c9"})
     assert answer == err("server-busy", "Could not find a free room number; try again.", re="c9")
     assert (await b.create())["created"] is True
@@ -730,12 +729,11 @@ async def test_events_of_an_earlier_room_with_the_same_number_are_dropped(
     await database_sync_to_async(Room.objects.filter(pk=new.pk).update)(number=old.number)
     peer = await connect(bob)
     assert (await peer.join(old.number))["room"]["number"] == old.number
-    layer = get_channel_layer()
     group = Room.group_name_for(old.number)
-    await layer.group_send(group, events.broadcast(room_id=old.pk, message={"type": "chat"}))
-    await peer.expect_nothing()
+    await events.publish([events.broadcast(room_id=old.pk, group=group, message={"type": "chat"})])
     line = {"type": "chat", "from": "x", "text": "hi"}
-    await layer.group_send(group, events.broadcast(room_id=new.pk, message=line))
+    await events.publish([events.broadcast(room_id=new.pk, group=group, message=line)])
+    # The old room's line was published first: had it passed, it would come first.
     assert await peer.recv() == line
 
 

@@ -1,73 +1,141 @@
-"""static/js/wire.js, the client's copy of the protocol constants, is generated and current."""
+"""rooms/wire.py: every outgoing message built from domain objects, written out here by hand."""
 
 from __future__ import annotations
 
-import difflib
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
+from django.test import RequestFactory
 
-from rooms import protocol as p
-from rooms.management.commands.export_wire import COMMAND, render, wire_path
+from rooms import wire
+from rooms.models import ChatMessage, Participant, Room
 
+pytestmark = pytest.mark.django_db
 
-def test_wire_js_is_what_export_wire_writes():
-    """The committed static/js/wire.js matches rooms/protocol.py (no drift)."""
-    committed = wire_path().read_text(encoding="utf-8")
-    expected = render()
-    if committed != expected:
-        diff = "".join(
-            difflib.unified_diff(
-                committed.splitlines(keepends=True),
-                expected.splitlines(keepends=True),
-                "static/js/wire.js (committed)",
-                "static/js/wire.js (from rooms/protocol.py)",
-            )
-        )
-        pytest.fail(f"static/js/wire.js is out of date: run `{COMMAND}`\n{diff}", pytrace=False)
+JOINED_AT = datetime(2026, 11, 22, 9, 30, 5, 123456, tzinfo=UTC)
 
 
-def test_check_flag_refuses_a_stale_file(tmp_path, settings):
-    """`export_wire --check` fails on a stale file and passes once the command has written it."""
-    settings.BASE_DIR = tmp_path
-    (tmp_path / "static" / "js").mkdir(parents=True)
-    (tmp_path / "static" / "js" / "wire.js").write_text("// stale\n", encoding="utf-8")
-    with pytest.raises(CommandError, match="out of date: run `make wire`"):
-        call_command("export_wire", "--check")
-    call_command("export_wire")
-    call_command("export_wire", "--check")
-    assert (tmp_path / "static" / "js" / "wire.js").read_text(encoding="utf-8") == render()
+@pytest.fixture
+def room(alice):
+    return Room.objects.create(owner=alice, name="Board", number="482913075", capacity=4)
 
 
-def test_every_type_and_code_constant_reaches_the_client():
-    """Each string constant of rooms.protocol is exported as a type, an error code or a reason."""
-    constants = p.client_constants()
-    exported = {
-        value
-        for group in ("CLIENT_TYPES", "SERVER_TYPES", "ERROR_CODES", "LEFT_REASONS")
-        for value in constants[group].values()
+@pytest.fixture
+def seat(room, bob):
+    participant = Participant.objects.create(
+        room=room, user=bob, peer_id="peer-b", channel_name="c!b", audio=False
+    )
+    Participant.objects.filter(pk=participant.pk).update(joined_at=JOINED_AT)
+    participant.refresh_from_db()
+    return participant
+
+
+def test_timestamps_are_utc_with_a_z():
+    """Any aware datetime is written in UTC, ISO 8601, with Z."""
+    assert wire.timestamp(JOINED_AT) == "2026-11-22T09:30:05.123456Z"
+    two_hours_east = datetime(2026, 11, 22, 11, 0, tzinfo=timezone(timedelta(hours=2)))
+    assert wire.timestamp(two_hours_east) == "2026-11-22T09:00:00Z"
+
+
+def test_user_room_and_peer_objects(alice, room, seat):
+    """The protocol's user, room and peer objects, field by field."""
+    assert wire.user(alice) == {"id": alice.pk, "username": "alice", "displayName": "Alice Liddell"}
+    assert wire.room(room, participants=3) == {
+        "number": "482913075",
+        "name": "Board",
+        "capacity": 4,
+        "locked": False,
+        "hasPin": False,
+        "owner": {"id": alice.pk, "username": "alice"},
+        "participants": 3,
+        "closed": False,
     }
-    left_out = {
-        name: value
-        for name, value in vars(p).items()
-        if name.isupper() and type(value) is str and value not in exported
+    assert wire.peer(seat) == {
+        "peerId": "peer-b",
+        "user": {"id": seat.user_id, "username": "bob", "displayName": "bob"},
+        "media": {"audio": False, "video": True, "screen": False},
+        "joinedAt": "2026-11-22T09:30:05.123456Z",
     }
-    # A new server type needs a line in client_constants() (there is no registry of them).
-    assert left_out == {}, "add server types to server_types in rooms.protocol.client_constants()"
 
 
-def test_exported_groups_hold_what_the_protocol_defines():
-    """Spot checks written out: the groups come from the registries and naming rules."""
-    constants = p.client_constants()
-    assert constants["PROTOCOL_VERSION"] == 1
-    assert list(constants["CLIENT_TYPES"].values()) == list(p.VALIDATORS)
-    assert constants["CLOSE_CODES"]["REPLACED"] == 4409
-    assert constants["CLOSE_CODES"]["UNAUTHENTICATED"] == 4401
-    assert constants["CLOSE_CODES"]["RECONNECT"] == 1012
-    assert constants["ERROR_CODES"]["ROOM_CLOSED"] == "room-closed"
-    assert constants["LIMITS"]["CAPACITY_MIN"] == 2
-    assert constants["LIMITS"]["CAPACITY_MAX"] == 12
-    assert constants["LIMITS"]["CHAT_MAX"] == 2000
-    assert constants["PATTERNS"]["PIN"] == "[0-9]{4,12}"
-    assert constants["PATTERNS"]["ROOM_NUMBER"] == "[1-9][0-9]{8}"
+def test_chat_line_is_the_chat_message_that_carried_it(alice, room):
+    """A saved line reads exactly as the live chat message did."""
+    line = ChatMessage.objects.create(room=room, user=alice, peer_id="peer-a", text="hello")
+    ChatMessage.objects.filter(pk=line.pk).update(created_at=JOINED_AT)
+    line.refresh_from_db()
+    assert wire.chat(line) == {
+        "type": "chat",
+        "from": "peer-a",
+        "user": {"id": alice.pk, "username": "alice", "displayName": "Alice Liddell"},
+        "text": "hello",
+        "ts": "2026-11-22T09:30:05.123456Z",
+    }
+
+
+def test_joined_with_and_without_resume(room, seat):
+    """joined carries resumed/replayed only when the join carried a token, re only with an id."""
+    base = {
+        "type": "joined",
+        "room": {"x": 1},
+        "peerId": "me",
+        "peers": [wire.peer(seat)],
+        "created": False,
+        "resumeToken": "t",
+        "history": [],
+    }
+    common = {
+        "room_object": {"x": 1},
+        "peer_id": "me",
+        "present": [seat],
+        "created": False,
+        "resume_token": "t",
+        "history": [],
+    }
+    assert wire.joined(**common, resumed=None, re=None) == base
+    assert wire.joined(**common, resumed=False, re="j1") == {**base, "resumed": False, "re": "j1"}
+    assert wire.joined(**common, resumed=True, re=None) == {
+        **base,
+        "resumed": True,
+        "replayed": False,
+    }
+
+
+def test_broadcasts_and_answers():
+    """The small messages, exactly; finer departure reasons reach the wire as the protocol's."""
+    assert wire.peer_left("p", "replaced") == {"type": "peer-left", "peerId": "p", "reason": "left"}
+    assert wire.peer_left("p", "signed-out")["reason"] == "left"
+    assert wire.peer_left("p", "kicked")["reason"] == "kicked"
+    assert wire.error("bad-pin", "Wrong.", "x") == {
+        "type": "error",
+        "code": "bad-pin",
+        "message": "Wrong.",
+        "re": "x",
+    }
+    assert wire.error("bad-pin", "Wrong.") == {
+        "type": "error",
+        "code": "bad-pin",
+        "message": "Wrong.",
+    }
+    assert wire.pong() == {"type": "pong"} and wire.pong("1") == {"type": "pong", "re": "1"}
+    assert wire.forwarded({"type": "offer", "to": "b", "sdp": "v=0"}, "a") == {
+        "type": "offer",
+        "to": "b",
+        "sdp": "v=0",
+        "from": "a",
+    }
+    assert wire.room_closed("owner") == {"type": "room-closed", "reason": "owner"}
+    assert wire.kicked() == {"type": "kicked"}
+    assert wire.encode({"a": "é"}) == '{"a":"é"}'
+
+
+def test_session_config_from_the_request(settings, alice):
+    """The session config: the user, the signaling URL from the request, ICE, the expiry."""
+    settings.SIGNALING_URL, settings.STUN_URLS, settings.TURN_URLS = "", ["stun:s:3478"], []
+    settings.ALLOWED_HOSTS = ["rooms.example.org"]
+    request = RequestFactory().get("/", HTTP_HOST="rooms.example.org", secure=True)
+    config = wire.session_config(account=alice, request=request)
+    assert config["user"] == wire.user(alice)
+    assert config["signaling"] == {"url": "wss://rooms.example.org/ws/signaling/", "protocol": 1}
+    assert config["iceServers"] == [{"urls": ["stun:s:3478"]}]
+    assert config["iceTransportPolicy"] == "all"
+    assert config["expiresAt"].endswith("Z")

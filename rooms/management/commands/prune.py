@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from rooms.events import publish_on_commit
 from rooms.housekeeping import prune
 
 
@@ -12,6 +13,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         report = prune()
+        publish_on_commit(report.outbox)
         self.stdout.write(
             f"closed {report.rooms_closed} idle rooms, deleted {report.chat_deleted} chat lines "
             f"and {report.sessions_deleted} expired sessions"

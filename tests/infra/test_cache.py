@@ -1,4 +1,4 @@
-"""config/cache.py: Django's Redis cache shares one connection pool per process."""
+"""infra/cache.py: Django's Redis cache shares one connection pool per process."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.core.cache.backends.redis import RedisCache
 
 from tests.integration.conftest import REDIS_URL
 
-OPTIONS = {"pool_class": "config.cache.SharedConnectionPool"}
+OPTIONS = {"pool_class": "infra.cache.SharedConnectionPool"}
 
 
 def make_cache() -> RedisCache:

@@ -1,4 +1,4 @@
-"""rooms/db.py: where database calls from async code run, on SQLite and on PostgreSQL."""
+"""infra/db.py: where database calls from async code run, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 import pytest
 from django.db import connection
 
-from rooms import db
+from infra import db
 from rooms.models import Room
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]

@@ -1,4 +1,4 @@
-"""The worker's asyncio Redis client, shared by presence and the join limits.
+"""Redis clients: the worker's asyncio one (presence, limits, registry), and a synchronous one.
 
 Redis clients belong to one event loop, so there is one per loop. A blocking
 pool: a burst of joins waits for a connection instead of failing with "Too
@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 
+import redis
 import redis.asyncio as aioredis
 from django.conf import settings
+
+from infra.cache import SharedConnectionPool
 
 _clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
 
@@ -27,3 +30,10 @@ def get_redis() -> aioredis.Redis | None:
         )
         client = _clients[loop] = aioredis.Redis(connection_pool=pool)
     return client
+
+
+def get_sync_redis() -> redis.Redis | None:
+    """A client of `REDIS_URL` for synchronous code (HTTP views), on the process's one pool."""
+    if not settings.REDIS_URL:
+        return None
+    return redis.Redis(connection_pool=SharedConnectionPool.from_url(settings.REDIS_URL))

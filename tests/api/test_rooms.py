@@ -144,7 +144,7 @@ def test_get_room_accepts_the_number_as_people_type_it(api_client, make_room, al
 def test_get_closed_room_says_closed(api_client, make_room, alice):
     """GET of a closed room: 200 with closed true (extension)."""
     room = make_room(alice)
-    services.room_close(room=room, reason="admin")
+    services.room_close(room_id=room.pk, reason="admin")
     response = api_client(alice).get(f"/api/rooms/{room.number}")
     assert response.status_code == 200
     assert response.json()["closed"] is True

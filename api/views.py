@@ -1,0 +1,101 @@
+"""The JSON API's endpoints: login, logout, the session config, creating and looking up rooms."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate, login, logout
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
+from django.views.decorators.csrf import csrf_exempt
+
+from api.base import ApiError, api_view, read_json_object
+from rooms import errors, limits, services, wire
+from rooms import protocol as p
+
+CREDENTIAL_MAX = 4096
+
+# How each refusal of the rooms domain is said over HTTP.
+STATUS = {
+    errors.InvalidRoom: (400, p.BAD_MESSAGE),
+    errors.RoomNotFound: (404, p.ROOM_NOT_FOUND),
+    errors.CapReached: (429, p.RATE_LIMITED),
+    errors.NoFreeNumber: (503, p.SERVER_BUSY),
+}
+
+
+def refused(error: errors.RoomsError) -> ApiError:
+    status, code = STATUS[type(error)]
+    return ApiError(status, code, error.message)
+
+
+@csrf_exempt  # JSON only, and a login carries no ambient authority to abuse
+@api_view(methods=("POST",), login_required=False)
+def auth_login(request: HttpRequest) -> HttpResponse:
+    body = read_json_object(request)
+    username, password = body.get("username"), body.get("password")
+    for field, value in (("username", username), ("password", password)):
+        if not isinstance(value, str) or not value:
+            raise ApiError(400, "bad-request", f"'{field}' is required and must be a string.")
+        if len(value) > CREDENTIAL_MAX:
+            raise ApiError(400, "bad-request", f"'{field}' is too long.")
+        if "\x00" in value:
+            # As Django's forms do: no database can be asked about it.
+            raise ApiError(400, "bad-request", f"'{field}' must not contain NUL characters.")
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        raise ApiError(401, "invalid-credentials", "Wrong username or password.")
+    login(request, user)
+    get_token(request)  # sets the csrftoken cookie the client sends back as X-CSRFToken
+    return JsonResponse(wire.session_config(account=user, request=request))
+
+
+@api_view(methods=("POST",), login_required=False)
+def auth_logout(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return HttpResponse(status=204)
+
+
+@api_view(methods=("GET",))
+def session(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(wire.session_config(account=request.user, request=request))
+
+
+@api_view(methods=("POST",))
+def rooms_create(request: HttpRequest) -> HttpResponse:
+    body = read_json_object(request)
+    try:
+        fields = {
+            "name": p.check_name(body.get("name")),
+            "capacity": p.check_capacity(body.get("capacity")),
+            "pin": p.check_pin(body.get("pin")),
+        }
+    except p.ClientError as err:
+        raise ApiError(400, err.code, err.message) from None
+    try:
+        for number in services.room_numbers():
+            try:
+                room = services.room_create(owner=request.user, number=number, **fields)
+            except errors.NumberTaken:
+                continue
+            break
+        else:
+            raise errors.NoFreeNumber()
+    except errors.RoomsError as err:
+        raise refused(err) from None
+    return JsonResponse(wire.room(room, participants=0), status=201)
+
+
+@api_view(methods=("GET",))
+def room_detail(request: HttpRequest, number: str) -> HttpResponse:
+    try:
+        number = p.normalize_room_number(number)
+    except p.ClientError:
+        number = ""
+    try:
+        room = limits.counted_lookup(
+            user_id=request.user.pk, address=request.META.get("REMOTE_ADDR"), number=number
+        )
+    except errors.RoomsError as err:
+        raise refused(err) from None
+    if room is None:
+        raise refused(errors.RoomNotFound())
+    return JsonResponse(wire.room(room, participants=room.people_now))

@@ -1,0 +1,68 @@
+"""What the rooms domain refuses, and why, in words a person reads.
+
+Services raise these; they know nothing of the wire. The edges say them in
+their own terms: the signaling socket as an `error` with a protocol code
+(`rooms.protocol.refusal`), the JSON API as an HTTP status (`api/`).
+"""
+
+from __future__ import annotations
+
+
+class RoomsError(Exception):
+    """A refusal of the rooms domain, with the sentence to show for it."""
+
+    default_message = "That cannot be done."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class RoomNotFound(RoomsError):
+    default_message = "There is no room with that number."
+
+
+class RoomClosed(RoomsError):
+    default_message = "This room has been closed."
+
+
+class RoomFull(RoomsError):
+    def __init__(self, capacity: int) -> None:
+        super().__init__(f"This room is full ({capacity} people).")
+
+
+class RoomLocked(RoomsError):
+    default_message = "This room is locked; nobody new can join."
+
+
+class WrongPin(RoomsError):
+    def __init__(self, *, given: bool) -> None:
+        super().__init__("That PIN is not right." if given else "This room needs a PIN.")
+
+
+class NotAllowed(RoomsError):
+    """Only the room's owner (or staff) may do that, or nobody may (kicking oneself)."""
+
+    default_message = "Only the room's owner can do that."
+
+
+class PeerNotFound(RoomsError):
+    default_message = "That person is not in this room."
+
+
+class CapReached(RoomsError):
+    """An account is at one of its caps (docs/reliability.md)."""
+
+
+class InvalidRoom(RoomsError):
+    """A room's fields do not validate (name, capacity)."""
+
+
+class NumberTaken(RoomsError):
+    """The drawn room number is held by an open room; draw another."""
+
+    default_message = "That room number is taken."
+
+
+class NoFreeNumber(RoomsError):
+    default_message = "Could not find a free room number; try again."

@@ -1,0 +1,193 @@
+"""Everything the server sends, built from domain objects: the one owner of the wire format.
+
+Selectors and services hand over models (rooms, participants, chat lines,
+users) and plain values; this module turns them into the messages of
+docs/protocol.md, and into text. Nothing else builds a wire message, formats
+a timestamp or encodes JSON for a client. No function here queries the
+database: what a message needs (a room's head count, a participant's user)
+comes loaded, so a message never costs a hidden query.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest
+
+from accounts.ice import ice_servers
+from rooms import protocol as p
+from rooms.models import ChatMessage, Participant, Room
+
+Message = dict[str, Any]
+
+
+def encode(message: Message) -> str:
+    return orjson.dumps(message).decode()
+
+
+def timestamp(moment: datetime) -> str:
+    """An aware datetime as the protocol writes it: ISO 8601 in UTC with a Z."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# --- Objects ----------------------------------------------------------------------
+
+
+def user(account: AbstractBaseUser) -> Message:
+    return {
+        "id": account.pk,
+        "username": account.get_username(),
+        "displayName": account.get_full_name().strip() or account.get_username(),
+    }
+
+
+def room(room: Room, *, participants: int) -> Message:
+    """A room object; `participants` is how many are in it (the caller knows or counted)."""
+    return {
+        "number": room.number,
+        "name": room.name,
+        "capacity": room.capacity,
+        "locked": room.locked,
+        "hasPin": room.has_pin,
+        "owner": {"id": room.owner_id, "username": room.owner.get_username()},
+        "participants": participants,
+        # Extension: a closed room's page can say so without trying to join.
+        "closed": not room.is_open,
+    }
+
+
+def peer(participant: Participant) -> Message:
+    return {
+        "peerId": participant.peer_id,
+        "user": user(participant.user),
+        "media": {
+            "audio": participant.audio,
+            "video": participant.video,
+            "screen": participant.screen,
+        },
+        "joinedAt": timestamp(participant.joined_at),
+    }
+
+
+def chat(line: ChatMessage) -> Message:
+    """A chat line as the `chat` message that carries it (live and in `joined.history`)."""
+    return {
+        "type": p.CHAT,
+        "from": line.peer_id,
+        "user": user(line.user),
+        "text": line.text,
+        "ts": timestamp(line.created_at),
+    }
+
+
+# --- Answers ------------------------------------------------------------------------
+
+
+def error(code: str, message: str, re: str | None = None) -> Message:
+    out: Message = {"type": p.ERROR, "code": code, "message": message}
+    if re is not None:
+        out["re"] = re
+    return out
+
+
+def pong(re: str | None = None) -> Message:
+    return {"type": p.PONG, "re": re} if re is not None else {"type": p.PONG}
+
+
+def joined(
+    *,
+    room_object: Message,
+    peer_id: str,
+    present: list[Participant],
+    created: bool,
+    resume_token: str,
+    history: list[ChatMessage],
+    resumed: bool | None,
+    re: str | None,
+) -> Message:
+    out: Message = {
+        "type": p.JOINED,
+        "room": room_object,
+        "peerId": peer_id,
+        "peers": [peer(other) for other in present],
+        "created": created,
+        "resumeToken": resume_token,
+        "history": [chat(line) for line in history],
+    }
+    if resumed is not None:
+        out["resumed"] = resumed
+        if resumed:
+            # What was sent to the old socket while it was away is gone; the
+            # client restarts ICE to recover anything it missed.
+            out["replayed"] = False
+    if re is not None:
+        out["re"] = re
+    return out
+
+
+# --- Broadcasts and forwards ------------------------------------------------------------
+
+# Why someone left, as the others are told: the protocol's four reasons; the
+# database keeps finer ones for the call history.
+_LEFT_REASON = {
+    Participant.LeftReason.REPLACED: "left",
+    Participant.LeftReason.SIGNED_OUT: "left",
+}
+
+
+def peer_joined(participant: Participant) -> Message:
+    return {"type": p.PEER_JOINED, "peer": peer(participant)}
+
+
+def peer_left(peer_id: str, reason: str) -> Message:
+    return {"type": p.PEER_LEFT, "peerId": peer_id, "reason": _LEFT_REASON.get(reason, reason)}
+
+
+def peer_updated(participant: Participant) -> Message:
+    return {"type": p.PEER_UPDATED, "peer": peer(participant)}
+
+
+def forwarded(message: Message, sender: str) -> Message:
+    """An offer/answer/candidate as the recipient gets it: the validated payload plus `from`."""
+    return {**message, "from": sender}
+
+
+def room_updated(room_object: Message) -> Message:
+    return {"type": p.ROOM_UPDATED, "room": room_object}
+
+
+def room_closed(reason: str) -> Message:
+    return {"type": p.ROOM_CLOSED, "reason": reason}
+
+
+def kicked() -> Message:
+    return {"type": p.KICKED}
+
+
+# --- HTTP: the session config (docs/protocol.md section 1) ----------------------------------
+
+SIGNALING_PATH = "/ws/signaling/"
+
+
+def signaling_url(request: HttpRequest) -> str:
+    if settings.SIGNALING_URL:
+        return settings.SIGNALING_URL
+    scheme = "wss" if request.is_secure() else "ws"
+    return f"{scheme}://{request.get_host()}{SIGNALING_PATH}"
+
+
+def session_config(*, account: AbstractBaseUser, request: HttpRequest) -> Message:
+    """What a logged-in client needs to call: who it is, where to signal, its ICE servers."""
+    expires = int(time.time()) + settings.TURN_TTL
+    return {
+        "user": user(account),
+        "signaling": {"url": signaling_url(request), "protocol": p.PROTOCOL_VERSION},
+        "iceServers": ice_servers(user_id=account.pk, expires=expires),
+        "iceTransportPolicy": settings.ICE_TRANSPORT_POLICY,
+        "expiresAt": timestamp(datetime.fromtimestamp(expires, tz=UTC)),
+    }
