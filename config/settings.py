@@ -173,8 +173,6 @@ REDIS_URL = env_str("REDIS_URL")
 _LAYER_BACKENDS = {
     # Redis pub/sub with batched sends and a lean reader, on redis-py's public API.
     "pubsub": "transport.layer.RedisPubSubLayer",
-    # channels_redis' pub/sub layer with the same speed-ups, the layer before transport/.
-    "pubsub-cr": "config.layers.BatchingPubSubChannelLayer",
     # channels_redis' layers as shipped, for A/B runs of the benchmark.
     "pubsub-stock": "channels_redis.pubsub.RedisPubSubChannelLayer",
     "core": "channels_redis.core.RedisChannelLayer",

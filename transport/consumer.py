@@ -24,6 +24,18 @@ connections around each call themselves.
 release is guarded (VERSIONS). Switches for an A/B run, read once at start-up:
 CONSUMER_DIRECT_DELIVERY=false takes Channels' `__call__`,
 CONSUMER_LEAN_DISPATCH=false Channels' `dispatch`.
+
+What they buy, measured 2026-12-01 (docs/benchmarks.md, tuning history) with
+
+    python -m bench --quick --reps 4 --workloads forward,join --duration 4
+        --rates 1000,2000,3000 --variant off:CONSUMER_DIRECT_DELIVERY=false
+
+and the same for CONSUMER_LEAN_DISPATCH:
+- direct delivery: 7 % of server CPU per forwarded message at 1,000-3,000
+  msgs/s (off: +8 %, higher in 15 of 18 paired steps), and one queue and one
+  task less per socket;
+- lean dispatch: 27 % (off: +36 % at 1,000-2,000 msgs/s, 6 of 6 paired steps,
+  and the throughput ramp fails at its first step, 2,000 msgs/s).
 """
 
 from __future__ import annotations

@@ -144,6 +144,13 @@ def patch_twisted_writes() -> bool:
     Twisted's path, which reports the lost connection as before. TLS
     connections are left alone (Caddy terminates TLS in front of the workers).
     SERVER_DIRECT_WRITES=false turns it off.
+
+    Buys 7 % of server CPU per forwarded message at 1,000-3,000 msgs/s (off:
+    +7 %, higher in 26 of 36 paired steps; p99 x1.48), measured 2026-12-01
+    (docs/benchmarks.md, tuning history) with
+
+        python -m bench --quick --reps 4 --workloads forward,join --duration 4
+            --rates 1000,2000,3000 --variant off:SERVER_DIRECT_WRITES=false
     """
     if switched_off("SERVER_DIRECT_WRITES"):
         return False
@@ -177,7 +184,17 @@ def patch_twisted_writes() -> bool:
 
 
 def use_uvloop() -> bool:
-    """Run Twisted's asyncio reactor on uvloop (SERVER_UVLOOP=false: asyncio's own loop)."""
+    """Run Twisted's asyncio reactor on uvloop (SERVER_UVLOOP=false: asyncio's own loop).
+
+    Buys 11 % of server CPU per forwarded message at 1,000-3,000 msgs/s, with
+    direct writes on (asyncio's loop: +12 %, higher in 28 of 36 paired steps;
+    p99 x1.44), measured 2026-12-01 with
+
+        python -m bench --quick --reps 4 --workloads forward,join --duration 4
+            --rates 1000,2000,3000 --variant off:SERVER_UVLOOP=false
+
+    so it stays, with its guard below (patch_uvloop_lost_connections).
+    """
     if switched_off("SERVER_UVLOOP"):
         return False
     import uvloop
