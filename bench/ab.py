@@ -10,14 +10,17 @@ side by side instead: both pairs of workers are up together, each driven by
 its own client process, and every window is measured on both at the same time,
 so whatever else the machine does hits both alike.
 
-Per round and rate: an idle window (no sends) and a loaded window of the same
-length, both systems at `rate` msgs/s in rooms of two (peers on different
-workers, one 5 KB offer in ten). The figure is the server CPU a message adds:
-(CPU loaded - CPU idle, scaled to the same time) / messages received, so the
-presence renewals and pings every worker does anyway are not counted. Latency
-(send to receive, one client process) is reported too, but under the other
-system's load. Throughput ceilings are not measured here (two systems racing
-for the same cores cannot each find theirs): use `python -m bench --variant`.
+Before each round it waits for the machine's load average to drop below
+`--max-load` (this run's own four workers and two clients count too), and for
+both systems to be idle. Per round and rate: an idle window (no sends) and a
+loaded window of the same length, both systems at `rate` msgs/s in rooms of
+two (peers on different workers, one 5 KB offer in ten). The figure is the
+server CPU a message adds: (CPU loaded - CPU idle, scaled to the same time) /
+messages received, so the presence renewals and pings every worker does
+anyway are not counted. Latency (send to receive, one client process) is
+reported too, but under the other system's load. Throughput ceilings are not
+measured here (two systems racing for the same cores cannot each find
+theirs): use `python -m bench --variant`.
 
 Each pairing's figures are medians over the rounds of the per-round ratio
 variant / product, with how many rounds had the variant higher. The JSON (and
@@ -80,6 +83,23 @@ class Side:
         self.server.stop()
 
 
+def quiet(max_load: float, longest: float = 600) -> None:
+    """Wait (up to `longest` s) until the 1-minute load average is below `max_load`."""
+    deadline = time.monotonic() + longest
+    while os.getloadavg()[0] >= max_load and time.monotonic() < deadline:
+        time.sleep(5)
+
+
+def settle(sides: list[Side], longest: float = 30) -> None:
+    """Wait until every server is idle (a backlog from the last window may still drain)."""
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        before = sum(s.cpu() for s in sides)
+        time.sleep(0.3)
+        if sum(s.cpu() for s in sides) - before < 0.3 * 0.15 * len(sides):
+            return
+
+
 def both(sides: list[Side], command: str, **kwargs) -> list[dict]:
     for side in sides:
         side.send(command, **kwargs)
@@ -122,7 +142,8 @@ def pairing(
         for r in range(args.rounds):
             for rate in args.rates:
                 phase += 1
-                time.sleep(0.5)
+                quiet(args.max_load)
+                settle(sides)
                 idle0 = [s.cpu() for s in sides]
                 t0 = time.monotonic()
                 time.sleep(args.window)
@@ -214,6 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", default="500,1500", help="msgs/s per system")
     parser.add_argument("--window", type=float, default=4.0, help="seconds per window")
     parser.add_argument("--rooms", type=int, default=40, help="rooms of two per system")
+    parser.add_argument(
+        "--max-load",
+        type=float,
+        default=6.0,
+        help="before each window wait (up to 10 min) for the 1-minute load average to drop below",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench-ab")
     args = parser.parse_args(argv)
     args.rates = [int(r) for r in args.rates.split(",")]
