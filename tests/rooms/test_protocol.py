@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 
 from rooms import events, services
 from rooms.models import ChatMessage, Participant, Room
-from tests.rooms.helpers import db_participant, db_room, peer_obj, user_obj
+from tests.rooms.helpers import db_participant, db_room, iso, peer_obj, user_obj
 
 # Every test opens sockets, so every test needs the database (sessions); the ones whose
 # point is the database's part (rooms, membership, history) run again on PostgreSQL.
@@ -342,14 +342,26 @@ async def test_media_is_broadcast_as_peer_updated_to_the_others_only(
 async def test_newcomer_gets_the_chat_history_in_joined(connect, room_of, alice, bob, carol):
     """joined.history (extension) holds the room's chat so far, oldest first, as chat messages."""
     a, b = await room_of(alice, bob)
-    lines = []
     for text in ("first", "second"):
         await a.send({"type": "chat", "text": text})
-        lines.append(await a.recv_type("chat"))
+        await a.recv_type("chat")
         await b.recv_type("chat")
     c = await connect(carol)
     joined = await c.join(a.room["number"])
-    assert joined["history"] == lines
+    saved = await database_sync_to_async(
+        lambda: dict(ChatMessage.objects.values_list("text", "created_at"))
+    )()
+    alice_user = {"id": alice.pk, "username": "alice", "displayName": "Alice Liddell"}
+    assert joined["history"] == [
+        {
+            "type": "chat",
+            "from": a.peer_id,
+            "user": alice_user,
+            "text": text,
+            "ts": iso(saved[text]),
+        }
+        for text in ("first", "second")
+    ]
 
 
 @pytest.mark.postgres
