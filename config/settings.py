@@ -501,3 +501,27 @@ if JANUS_URL:
             "JANUS_SWITCH_AT must be at least 2 and JANUS_ROOM_PUBLISHERS at least 1"
         )
 # --- end of SFU: Janus ------------------------------------------------------------
+
+# --- Call quality (rooms/quality.py, docs/protocol.md "quality") ---------------------
+# Reports of one socket about one remote peer: at most one live and one final
+# report per QUALITY_MIN_INTERVAL seconds (browsers send one every 10 s);
+# all of one socket's reports: QUALITY_RATE a second, bursts of QUALITY_BURST
+# (a full mesh's final reports at once). Reports about a peer are still taken
+# QUALITY_PEER_GRACE seconds after it left (the final one comes as it goes).
+QUALITY_MIN_INTERVAL = env_int("QUALITY_MIN_INTERVAL", 5)
+QUALITY_RATE = env_int("QUALITY_RATE", 2)
+QUALITY_BURST = env_int("QUALITY_BURST", 24)
+QUALITY_PEER_GRACE = env_int("QUALITY_PEER_GRACE", 60)
+# The call history (participants, and their quality reports) is kept this many
+# days after each participant left; the housekeeping deletes what is older.
+CALL_HISTORY_RETENTION_DAYS = env_int("CALL_HISTORY_RETENTION_DAYS", 90)
+for _name in (
+    "QUALITY_MIN_INTERVAL",
+    "QUALITY_RATE",
+    "QUALITY_BURST",
+    "QUALITY_PEER_GRACE",
+    "CALL_HISTORY_RETENTION_DAYS",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1")
+# --- end of call quality --------------------------------------------------------------

@@ -5,6 +5,7 @@
   synchronous pool per process).
 - `infra.cache`: the one connection pool Django's cache shares.
 - `infra.counters`: windowed counters shared by every worker (rate caps).
+- `infra.process`: this process's name among the workers.
 
 What touches a dependency's private names is not here but in `transport/`.
 """

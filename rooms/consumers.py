@@ -38,7 +38,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from infra.db import db_call
-from rooms import errors, events, limits, services, wire
+from rooms import errors, events, limits, quality, services, wire
 from rooms import protocol as p
 from rooms.connections import get_connections
 from rooms.models import Participant, Room
@@ -428,6 +428,29 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def on_ping(self, msg: dict[str, Any], msg_id: str | None) -> None:
         await self.send_json(wire.pong(msg_id))
 
+    # This socket's quality-report limits, made at its first report.
+    quality_limit: limits.QualityLimit | None = None
+
+    async def on_quality(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        """Keep the browser's call-quality report about one peer; no answer (extension)."""
+        membership = self.membership
+        if msg["peer"] == membership.peer_id:
+            raise p.ClientError(p.UNKNOWN_PEER, "report on the other peers, not yourself")
+        if self.quality_limit is None:
+            self.quality_limit = limits.QualityLimit()
+        if not self.quality_limit.take(peer=msg["peer"], final=msg["final"]):
+            raise p.ClientError(
+                p.RATE_LIMITED, "too many quality reports; send one per peer every 10 s"
+            )
+        outbox = await db_call(quality.quality_record)(
+            room_id=membership.room_id,
+            peer_id=membership.peer_id,
+            remote_peer_id=msg["peer"],
+            final=msg["final"],
+            summary=quality.Summary.from_message(msg),
+        )
+        await events.publish(outbox, self.channel_layer)
+
     handlers = {
         p.CREATE: on_create,
         p.JOIN: on_join,
@@ -442,6 +465,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         p.UNLOCK: on_lock,
         p.CLOSE: on_close,
         p.PING: on_ping,
+        p.QUALITY: on_quality,
     }
 
     # --- Room membership --------------------------------------------------------------

@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from infra.process import worker_name
 from rooms import errors, events, protocol, selectors, wire
 from rooms.events import Outbox
 from rooms.models import ChatMessage, Participant, Room
@@ -142,6 +143,7 @@ def room_create(
                         user=owner,
                         peer_id=secrets.token_urlsafe(12),
                         channel_name=channel_name,
+                        worker=worker_name(),
                     )
         except IntegrityError:
             raise errors.NumberTaken() from None
@@ -219,7 +221,11 @@ def room_join(
                 left_at=timezone.now(), left_reason=Participant.LeftReason.REPLACED
             )
         participant = Participant.objects.create(
-            room=room, user=user, peer_id=secrets.token_urlsafe(12), channel_name=channel_name
+            room=room,
+            user=user,
+            peer_id=secrets.token_urlsafe(12),
+            channel_name=channel_name,
+            worker=worker_name(),
         )
     participant.user = user
     group = room.group_name
@@ -239,13 +245,25 @@ def room_join(
             events.peer_replaced(room_id=room.pk, peer_id=seat.peer_id, channel=seat.channel_name)
         )
     outbox.append(events.peer_joined(room_id=room.pk, group=group, participant=participant))
+    return _seat(room=room, participant=participant, present=present, user=user, outbox=outbox)
+
+
+def _seat(
+    *,
+    room: Room,
+    participant: Participant,
+    present: list[Participant],
+    user: AbstractBaseUser,
+    outbox: list[events.Outgoing],
+) -> Seat:
+    """The seat a join or a resume took, with the room's recent chat."""
     return Seat(
         room=room,
         participant=participant,
         present=present,
         history=selectors.room_chat_history(room_id=room.pk),
         resume_token=_resume_token(participant=participant),
-        moderator=moderator,
+        moderator=can_moderate(room=room, user=user),
         outbox=tuple(outbox),
     )
 
@@ -290,7 +308,8 @@ def participant_resume(
             return None
         previous = participant.channel_name
         participant.channel_name = channel_name
-        participant.save(update_fields=["channel_name"])
+        participant.worker = worker_name()
+        participant.save(update_fields=["channel_name", "worker"])
         room = participant.room
         present = list(
             room.participants.filter(left_at__isnull=True)
@@ -304,15 +323,7 @@ def participant_resume(
     ]
     if previous and previous != channel_name:
         outbox.append(events.peer_replaced(room_id=room.pk, peer_id=peer_id, channel=previous))
-    return Seat(
-        room=room,
-        participant=participant,
-        present=present,
-        history=selectors.room_chat_history(room_id=room.pk),
-        resume_token=_resume_token(participant=participant),
-        moderator=can_moderate(room=room, user=user),
-        outbox=tuple(outbox),
-    )
+    return _seat(room=room, participant=participant, present=present, user=user, outbox=outbox)
 
 
 def participant_was_replaced(*, peer_id: str, user: AbstractBaseUser) -> bool:
