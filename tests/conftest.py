@@ -19,6 +19,7 @@ from transport.testing import WebsocketCommunicator
 
 PASSWORD = "correct horse battery staple"
 _names = itertools.count(1)
+_barriers = itertools.count(1)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -129,8 +130,20 @@ class Peer:
         assert message["type"] == kind, message
         return message
 
-    async def expect_nothing(self, timeout: float = 0.2) -> None:
-        assert await self.ws.receive_nothing(timeout), await self.recv()
+    async def nothing_before_pong(self) -> None:
+        """A barrier: send a ping; the very next message this socket gets must be its pong.
+
+        A consumer handles what reaches it (frames from its client, events
+        from the channel layer) one at a time, in the order it arrived, so a
+        pong for a ping sent now comes after everything already on its way to
+        this socket. That proves "nothing reached it" only once the step that
+        would have sent the message is over: call it after the sender's own
+        answer or barrier came back, or after another peer got the broadcast.
+        """
+        tag = f"barrier-{next(_barriers)}"
+        await self.send({"type": "ping", "id": tag})
+        message = await self.recv()
+        assert message == {"type": "pong", "re": tag}, f"got before the barrier's pong: {message}"
 
     async def expect_close(self, timeout: float = 3) -> int:
         while True:

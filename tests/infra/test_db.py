@@ -58,7 +58,11 @@ async def test_cancelled_calls_give_their_connections_back():
     )
     assert results == [0] * 50
     if postgres():
-        await asyncio.sleep(0.5)  # the last slow calls finish their second query
+        # A barrier: THREADS calls (no query, so no connection) inside a call at
+        # the same moment hold every database thread, so each call queued before
+        # them, the slow ones included, has ended and given its connection back.
+        everyone = threading.Barrier(db.THREADS, timeout=10)
+        await asyncio.gather(*(db.db_call(everyone.wait)() for _ in range(db.THREADS)))
         stats = connection.pool.get_stats()
         # All lent connections are back: at most the test's own may be out.
         assert stats["pool_size"] - stats["pool_available"] <= 1, stats

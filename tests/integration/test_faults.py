@@ -288,8 +288,13 @@ async def test_sigterm_moves_clients_to_other_worker(make_stack, ws_connect):
     )
     assert closed_after < 5
 
-    # Nobody saw anyone leave or arrive, and the database agrees.
+    # Nobody saw anyone leave or arrive, and the database agrees. A barrier on the
+    # room's group, where a departure or arrival would travel: a chat published
+    # after the stopped worker exited reaches everyone after anything it sent there.
     await exchange(a, b2)
+    await a.send({"type": "chat", "text": "after the move"})
+    for client in (a, b2, c2):
+        await client.next("chat", text="after the move")
     for client in (a, b2, c2):
         assert client.seen("peer-left") == []
     assert [m["peer"]["peerId"] for m in a.seen("peer-joined")] == [b.peer_id, c.peer_id]

@@ -523,6 +523,10 @@ async def test_a_second_device_takes_over_the_seat(make_stack, ws_connect):
     back = await ws_connect(w1, key_a)
     await back.send({"type": "join", "room": number, "resume": first["resumeToken"]})
     assert await back.wait_closed() == 4409
+    # Had that resume taken the seat, worker 1 would have told the phone's channel
+    # before closing `back`; an offer worker 1 sends that channel now comes after it.
+    await b.send({"type": "offer", "to": phone.peer_id, "sdp": "v=0 after the resume"})
+    assert (await phone.next("offer", sdp="v=0 after the resume"))["from"] == b.peer_id
     await barrier(phone)
     assert not phone.closed
 

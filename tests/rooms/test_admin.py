@@ -164,8 +164,8 @@ async def test_admin_lock_and_unlock_reach_connected_peers(room_of, admin_client
                     "closed": False,
                 },
             }
-    await a.expect_nothing()
-    await b.expect_nothing()
+    await a.nothing_before_pong()
+    await b.nothing_before_pong()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -183,8 +183,8 @@ async def test_admin_cannot_delete_an_open_room(room_of, admin_client_for, alice
 
     assert await database_sync_to_async(confirm_delete)() == 403
     assert await database_sync_to_async(Room.objects.filter(pk=room.pk).exists)()
-    await a.expect_nothing()
-    await b.expect_nothing()
+    await a.nothing_before_pong()
+    await b.nothing_before_pong()
 
 
 @pytest.mark.django_db

@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 
 from rooms import events, services
 from rooms.models import ChatMessage, Participant, Room
-from tests.rooms.helpers import db_participant, db_room, peer_obj, user_obj
+from tests.rooms.helpers import db_participant, db_room, iso, peer_obj, user_obj
 
 # Every test opens sockets, so every test needs the database (sessions); the ones whose
 # point is the database's part (rooms, membership, history) run again on PostgreSQL.
@@ -154,7 +154,7 @@ async def test_create_draws_again_when_the_number_is_taken(connect, alice, bob, 
     assert answer["room"]["number"] == "987654321"
     assert answer["created"] is True and answer["peers"] == []
     assert answer["room"]["owner"] == {"id": bob.pk, "username": "bob"}
-    await a.expect_nothing()
+    await a.nothing_before_pong()
     assert await database_sync_to_async(
         lambda: set(
             Participant.objects.filter(left_at__isnull=True).values_list(
@@ -166,7 +166,7 @@ async def test_create_draws_again_when_the_number_is_taken(connect, alice, bob, 
     c = await connect(alice)
     await c.join("987654321")
     assert (await b.recv())["type"] == "peer-joined"
-    await a.expect_nothing()
+    await a.nothing_before_pong()
 
 
 @pytest.mark.postgres
@@ -181,7 +181,7 @@ async def test_create_gives_up_with_server_busy_when_no_number_is_free(connect, 
         answer = await b.request({"type": "create", "id": "c9"})
     assert answer == err("server-busy", "Could not find a free room number; try again.", re="c9")
     assert (await b.create())["created"] is True
-    await a.expect_nothing()
+    await a.nothing_before_pong()
 
 
 @pytest.mark.postgres
@@ -199,8 +199,8 @@ async def test_join_answers_joined_and_others_get_peer_joined(connect, alice, bo
     b.peer_id = answer["peerId"]
     assert answer["peerId"] != a.peer_id
     assert await a.recv() == {"type": "peer-joined", "peer": await peer_obj(b.peer_id)}
-    await a.expect_nothing()
-    await b.expect_nothing()
+    await a.nothing_before_pong()
+    await b.nothing_before_pong()
 
 
 @pytest.mark.postgres
@@ -221,7 +221,7 @@ async def test_third_peer_gets_both_present_peers_and_no_peer_joined_for_itself(
     assert expected["peer"]["user"] == {"id": carol.pk, "username": "carol", "displayName": "Carol"}
     assert await a.recv() == expected
     assert await b.recv() == expected
-    await c.expect_nothing()
+    await c.nothing_before_pong()
 
 
 @pytest.mark.postgres
@@ -255,9 +255,10 @@ async def test_offer_and_answer_reach_the_one_recipient_with_from(
         "sdp": SDP + "a=x\r\n",
         "from": a.peer_id,
     }
-    await a.expect_nothing()
-    await b.expect_nothing()
-    await c.expect_nothing()
+    # The senders' barriers first: their handlers are done, so c's proves c got nothing.
+    await a.nothing_before_pong()
+    await b.nothing_before_pong()
+    await c.nothing_before_pong()
 
 
 @pytest.mark.postgres
@@ -287,7 +288,7 @@ async def test_candidate_is_forwarded_with_only_rtcicecandidateinit_fields(
         "candidate": {"candidate": ""},
         "from": a.peer_id,
     }
-    await a.expect_nothing()
+    await a.nothing_before_pong()
 
 
 @pytest.mark.postgres
@@ -332,7 +333,7 @@ async def test_media_is_broadcast_as_peer_updated_to_the_others_only(
     }
     assert await a.recv() == expected
     assert await c.recv() == expected
-    await b.expect_nothing()
+    await b.nothing_before_pong()
     participant = await db_participant(b.peer_id)
     assert (participant.audio, participant.video, participant.screen) == (False, True, True)
 
@@ -341,14 +342,26 @@ async def test_media_is_broadcast_as_peer_updated_to_the_others_only(
 async def test_newcomer_gets_the_chat_history_in_joined(connect, room_of, alice, bob, carol):
     """joined.history (extension) holds the room's chat so far, oldest first, as chat messages."""
     a, b = await room_of(alice, bob)
-    lines = []
     for text in ("first", "second"):
         await a.send({"type": "chat", "text": text})
-        lines.append(await a.recv_type("chat"))
+        await a.recv_type("chat")
         await b.recv_type("chat")
     c = await connect(carol)
     joined = await c.join(a.room["number"])
-    assert joined["history"] == lines
+    saved = await database_sync_to_async(
+        lambda: dict(ChatMessage.objects.values_list("text", "created_at"))
+    )()
+    alice_user = {"id": alice.pk, "username": "alice", "displayName": "Alice Liddell"}
+    assert joined["history"] == [
+        {
+            "type": "chat",
+            "from": a.peer_id,
+            "user": alice_user,
+            "text": text,
+            "ts": iso(saved[text]),
+        }
+        for text in ("first", "second")
+    ]
 
 
 @pytest.mark.postgres
@@ -382,7 +395,8 @@ async def test_chat_reaches_everyone_including_the_sender_and_is_saved(
         "text": "héllo ✓",
         "ts": message.created_at.isoformat().replace("+00:00", "Z"),
     }
-    await elsewhere.expect_nothing()
+    await a.nothing_before_pong()  # the chat's handler is done: it published all it would
+    await elsewhere.nothing_before_pong()
 
 
 # --- leave / disconnect ----------------------------------------------------------------------
@@ -399,7 +413,7 @@ async def test_leave_announces_left_and_the_socket_can_join_another_room(
     left_peer = b.peer_id
     await b.send({"type": "leave", "id": "l1"})
     assert await a.recv() == {"type": "peer-left", "peerId": left_peer, "reason": "left"}
-    await b.expect_nothing()
+    await b.nothing_before_pong()
     participant = await db_participant(left_peer)
     assert participant.left_reason == "left" and participant.left_at is not None
     assert await b.request({"type": "ping"}) == {"type": "pong"}
@@ -407,7 +421,7 @@ async def test_leave_announces_left_and_the_socket_can_join_another_room(
     assert answer["type"] == "joined"
     assert answer["peers"] == [await peer_obj(c.peer_id)]
     assert (await c.recv_type("peer-joined"))["peer"]["peerId"] == b.peer_id
-    await a.expect_nothing()
+    await a.nothing_before_pong()
 
 
 @pytest.mark.postgres
@@ -430,7 +444,7 @@ async def test_offer_to_a_peer_that_left_is_unknown_peer(connect, room_of, alice
     assert await a.request({"type": "offer", "to": gone, "sdp": SDP, "id": "o"}) == err(
         "unknown-peer", "no such peer in this room", "o"
     )
-    await b.expect_nothing()
+    await b.nothing_before_pong()
 
 
 # --- kick / lock / unlock / close ------------------------------------------------------------
@@ -448,8 +462,8 @@ async def test_owner_kicks_a_peer(connect, room_of, alice, bob, carol):
     assert await a.recv() == expected
     assert await c.recv() == expected
     assert (await db_participant(target)).left_reason == "kicked"
-    await a.expect_nothing()
-    await c.expect_nothing()
+    await a.nothing_before_pong()
+    await c.nothing_before_pong()
 
 
 @pytest.mark.postgres
@@ -462,8 +476,8 @@ async def test_kick_by_non_owner_is_forbidden(connect, room_of, alice, bob, caro
     assert await b.request({"type": "kick", "peer": a.peer_id}) == err(
         "forbidden", "Only the room's owner can remove people."
     )
-    await a.expect_nothing()
-    await c.expect_nothing()
+    await a.nothing_before_pong()
+    await c.nothing_before_pong()
     assert (await db_participant(c.peer_id)).left_at is None
 
 
@@ -487,7 +501,7 @@ async def test_kicking_yourself_is_forbidden(connect, room_of, alice, bob):
     assert await a.request({"type": "kick", "peer": a.peer_id, "id": "me"}) == err(
         "forbidden", "Use leave to leave the room yourself.", "me"
     )
-    await b.expect_nothing()
+    await b.nothing_before_pong()
 
 
 @pytest.mark.postgres
@@ -532,7 +546,7 @@ async def test_lock_unlock_close_by_non_owner_are_forbidden(connect, room_of, al
         assert await b.request({"type": kind, "id": kind}) == err(
             "forbidden", "only the room's owner can do that", kind
         )
-    await a.expect_nothing()
+    await a.nothing_before_pong()
     room = await db_room(a.room["number"])
     assert (room.locked, room.closed_at) == (False, None)
 
@@ -745,8 +759,8 @@ async def test_room_full(connect, room_of, alice, bob, carol):
     assert await c.join(a.room["number"], id="f") == err(
         "room-full", "This room is full (2 people).", "f"
     )
-    await a.expect_nothing()
-    await b.expect_nothing()
+    await a.nothing_before_pong()
+    await b.nothing_before_pong()
     count = await database_sync_to_async(Participant.objects.filter(user=carol).count)()
     assert count == 0
 
@@ -761,7 +775,7 @@ async def test_bad_pin_and_right_pin(connect, alice, bob):
     assert await b.join(number, id="1") == err("bad-pin", "This room needs a PIN.", "1")
     assert await b.join(number, pin="", id="2") == err("bad-pin", "This room needs a PIN.", "2")
     assert await b.join(number, pin="1357", id="3") == err("bad-pin", "That PIN is not right.", "3")
-    await a.expect_nothing()
+    await a.nothing_before_pong()
     answer = await b.join(number, pin="2468")
     assert answer["type"] == "joined" and answer["room"]["hasPin"] is True
 
@@ -802,7 +816,7 @@ async def test_create_or_join_while_in_a_room_is_already_in_room(connect, alice,
     assert await a.join(b.room["number"], id="j") == err(
         "already-in-room", "leave this room before joining another", "j"
     )
-    await b.expect_nothing()
+    await b.nothing_before_pong()
     rooms = await database_sync_to_async(Room.objects.filter(owner=alice).count)()
     assert rooms == 1
 
@@ -820,7 +834,7 @@ async def test_unknown_peer(connect, room_of, alice, bob):
     assert await a.request({"type": "kick", "peer": "nobody", "id": "2"}) == err(
         "unknown-peer", "no such peer in this room", "2"
     )
-    await b.expect_nothing()
+    await b.nothing_before_pong()
 
 
 @pytest.mark.postgres
@@ -843,8 +857,9 @@ async def test_to_naming_a_peer_in_another_room_is_refused_and_never_delivered(
     await a.send({"type": "chat", "text": "only for my room"})
     assert (await a.recv())["text"] == "only for my room"
     assert (await b.recv())["text"] == "only for my room"
-    await c.expect_nothing()
-    await d.expect_nothing()
+    await a.nothing_before_pong()  # every one of a's handlers is done
+    await c.nothing_before_pong()
+    await d.nothing_before_pong()
     assert (await db_participant(c.peer_id)).left_at is None
 
 
@@ -868,7 +883,7 @@ async def test_server_fault_answers_server_busy_with_re_and_keeps_the_socket(
     )
     assert "failed to handle a message" in caplog.text
     assert await a.request({"type": "ping"}) == {"type": "pong"}
-    await b.expect_nothing()
+    await b.nothing_before_pong()
 
 
 @pytest.mark.postgres

@@ -129,7 +129,7 @@ async def test_a_report_is_stored_without_an_answer(room_of, alice, bob):
         {"remote_peer_id": b.peer_id, "remote": b.peer_id, "final": False, **STORED}
     ]
     # The other peer hears nothing of it.
-    await b.expect_nothing()
+    await b.nothing_before_pong()
 
 
 async def test_a_report_of_unknowns_is_stored_as_unknown(room_of, alice, bob):

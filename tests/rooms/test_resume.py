@@ -26,7 +26,7 @@ async def test_dropped_socket_resumes_as_same_peer(call, connect):
     """A socket lost without a close frame resumes: same peerId, the other side sees nothing."""
     alice, bob, bob_user, number, joined = call
     await bob.ws.disconnect(code=1006)
-    await alice.expect_nothing(0.3)
+    await alice.nothing_before_pong()
 
     bob2 = await connect(bob_user)
     answer = await bob2.request(
@@ -40,7 +40,7 @@ async def test_dropped_socket_resumes_as_same_peer(call, connect):
         "r",
     )
     assert [peer["peerId"] for peer in answer["peers"]] == [alice.peer_id]
-    await alice.expect_nothing(0.3)
+    await alice.nothing_before_pong()
 
     # Signaling goes to the new socket, both ways.
     await alice.send({"type": "offer", "to": joined["peerId"], "sdp": "restart"})

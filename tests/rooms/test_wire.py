@@ -78,7 +78,14 @@ def test_joined_with_and_without_resume(room, seat):
         "type": "joined",
         "room": {"x": 1},
         "peerId": "me",
-        "peers": [wire.peer(seat)],
+        "peers": [
+            {
+                "peerId": "peer-b",
+                "user": {"id": seat.user_id, "username": "bob", "displayName": "bob"},
+                "media": {"audio": False, "video": True, "screen": False},
+                "joinedAt": "2026-11-22T09:30:05.123456Z",
+            }
+        ],
         "created": False,
         "resumeToken": "t",
         "history": [],
@@ -134,7 +141,7 @@ def test_session_config_from_the_request(settings, alice):
     settings.ALLOWED_HOSTS = ["rooms.example.org"]
     request = RequestFactory().get("/", HTTP_HOST="rooms.example.org", secure=True)
     config = wire.session_config(account=alice, request=request)
-    assert config["user"] == wire.user(alice)
+    assert config["user"] == {"id": alice.pk, "username": "alice", "displayName": "Alice Liddell"}
     assert config["signaling"] == {"url": "wss://rooms.example.org/ws/signaling/", "protocol": 1}
     assert config["iceServers"] == [{"urls": ["stun:s:3478"]}]
     assert config["iceTransportPolicy"] == "all"
