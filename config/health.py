@@ -16,11 +16,11 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.views.decorators.cache import never_cache
@@ -34,15 +34,27 @@ CHECK_TIMEOUT = 3.0
 
 
 def _query_database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        if cursor.fetchone() != (1,):
-            raise RuntimeError("SELECT 1 returned something else")
+    close_old_connections()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            if cursor.fetchone() != (1,):
+                raise RuntimeError("SELECT 1 returned something else")
+    finally:
+        connection.close()
+
+
+# The probe's query runs on a thread of its own. On Django's thread for
+# synchronous code (sync_to_async's default) a database that hangs would make
+# every probe wait for the connection pool's 10 s timeout, past CHECK_TIMEOUT,
+# and hold up every synchronous view meanwhile; an abandoned query here only
+# keeps this one thread busy, and the next probe says "timeout" on time.
+_probe_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz-db")
 
 
 async def check_database() -> None:
     """Run a trivial query on the default database."""
-    await sync_to_async(_query_database)()
+    await asyncio.get_running_loop().run_in_executor(_probe_thread, _query_database)
 
 
 async def check_channel_layer() -> None:
