@@ -27,7 +27,7 @@ def _plain_value(value: Any) -> str:
     if value is None:
         return "-"
     text = str(value)
-    if not text or any(c.isspace() or c in "\"=" for c in text):
+    if not text or any(c.isspace() or c in '"=' for c in text):
         return json.dumps(text)
     return text
 
@@ -38,7 +38,7 @@ class PlainFormatter(logging.Formatter):
     def __init__(self, fmt: str | None = None, datefmt: str | None = None, **kwargs: Any) -> None:
         super().__init__(fmt or PLAIN_FORMAT, datefmt, **kwargs)
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+    def formatMessage(self, record: logging.LogRecord) -> str:
         line = super().formatMessage(record)
         # `event` is the message itself on the signaling lines: not said twice.
         fields = {

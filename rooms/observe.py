@@ -4,15 +4,15 @@ The consumer calls these at fixed points, one line each; every function here
 counts and, where an operator wants a line, logs it on the `rooms.signaling`
 logger (docs/operations.md lists the lines and their fields):
 
-| event | when | fields |
-| --- | --- | --- |
-| `join` | a create/join/resume ended: `joined`, a refusal, a fault | kind, outcome, room, peer, user (+ seconds when ok) |
-| `leave` | a peer of this worker left its room | reason, room, peer, user |
-| `detach` | a socket dropped without a close frame; its seat waits for a resume | room, peer, user |
-| `kick` | the owner removed someone | room, peer, user, target |
-| `close` | the owner ended the meeting | room, peer, user |
-| `refused` | any other frame answered with an error | reason, room, peer, user |
-| `rate_limit_close` | a socket closed with 4429 | reason, room, peer, user |
+- `join`: a create, join or resume ended (`joined`, a refusal, a fault):
+  kind, outcome, room, peer, user, and seconds when it succeeded.
+- `leave`: a peer of this worker left its room: reason, room, peer, user.
+- `detach`: a socket dropped without a close frame, its seat waiting for a
+  resume: room, peer, user.
+- `kick`: the owner removed someone: room, peer, user, target.
+- `close`: the owner ended the meeting: room, peer, user.
+- `refused`: any other frame answered with an error: reason, room, peer, user.
+- `rate_limit_close`: a socket closed with 4429: reason, room, peer, user.
 
 A field is the server's own value, never a client's text: the room is a
 validated room number, the peer a peer id, the user an id. No PIN, SDP,

@@ -54,7 +54,7 @@ def test_json_carries_the_traceback_in_one_line():
 
 
 def test_log_format_setting_picks_the_formatter():
-    """LOG_FORMAT=json makes the whole process log JSON lines; anything else but plain is refused."""
+    """LOG_FORMAT=json makes the process log JSON lines; values but plain and json are refused."""
     code = (
         "import django, logging; django.setup(); "
         "logging.getLogger('rooms.signaling').info('join', extra={'fields': {'room': '1'}})"

@@ -30,7 +30,7 @@ async def get(path: str = "/metrics", *, method: str = "GET", headers=()) -> dic
 
 
 def test_names_follow_prometheus_conventions():
-    """Every metric has the prefix; counters end in _total, durations in _seconds, no unit-less time."""
+    """Every metric is listed with its type; counters end in _total, durations in _seconds."""
     families = [m for m in REGISTRY.collect() if m.name.startswith("videorooms_")]
     assert {(f.name, f.type) for f in families} == {
         ("videorooms_sockets_open", "gauge"),
