@@ -96,14 +96,18 @@ async def test_joins_forwards_and_refusals_are_counted(connect, alice, bob):
         "join_count": value("videorooms_join_duration_seconds_count", kind="join"),
         "left": value("videorooms_leaves_total", reason="left"),
     }
+    # Gauges as deltas too: workers of earlier tests' event loops are still in the process.
+    sockets, peers, rooms = (
+        value(f"videorooms_{name}") for name in ("sockets_open", "peers", "rooms_occupied")
+    )
     a, b = await connect(alice), await connect(bob)
     number = (await a.create())["room"]["number"]
     assert (await b.join("111111111"))["code"] == "room-not-found"
     await b.join(number)
     await a.recv_type("peer-joined")
-    assert value("videorooms_sockets_open") == 2
-    assert value("videorooms_peers") == 2
-    assert value("videorooms_rooms_occupied") == 1
+    assert value("videorooms_sockets_open") - sockets == 2
+    assert value("videorooms_peers") - peers == 2
+    assert value("videorooms_rooms_occupied") - rooms == 1
     await b.send({"type": "offer", "to": a.peer_id, "sdp": SDP})
     await a.recv_type("offer")
     for _ in range(3):
@@ -113,8 +117,8 @@ async def test_joins_forwards_and_refusals_are_counted(connect, alice, bob):
     assert (await a.recv())["code"] == "unknown-peer"
     await b.send({"type": "leave"})
     await a.recv_type("peer-left")
-    assert value("videorooms_peers") == 1
-    assert value("videorooms_rooms_occupied") == 1
+    assert value("videorooms_peers") - peers == 1
+    assert value("videorooms_rooms_occupied") - rooms == 1
 
     after = {
         "ok_create": value("videorooms_joins_total", kind="create", outcome="ok"),
@@ -163,3 +167,66 @@ async def test_a_flood_close_is_counted_and_logged_once(connect, alice, settings
             "user": alice.pk,
         }
     ]
+
+
+async def test_a_drop_and_resume_kick_and_close_are_counted_and_logged(
+    connect, alice, bob, carol, caplog
+):
+    """Dropped socket: `detach`; its resume: kind resume; kick and close: a line each, leaves."""
+    caplog.set_level(logging.INFO, logger="rooms.signaling")
+    resumed = value("videorooms_resumes_total", outcome="resumed")
+    invalid = value("videorooms_resumes_total", outcome="invalid")
+    resume_ok = value("videorooms_joins_total", kind="resume", outcome="ok")
+    kicked = value("videorooms_leaves_total", reason="kicked")
+    closed = value("videorooms_leaves_total", reason="closed")
+    a, b = await connect(alice), await connect(bob)
+    number = (await a.create())["room"]["number"]
+    joined = await b.join(number)
+    await a.recv_type("peer-joined")
+    await b.ws.disconnect(code=1006)
+    b2 = await connect(bob)
+    again = await b2.join(number, resume=joined["resumeToken"])
+    assert (again["peerId"], again["resumed"]) == (joined["peerId"], True)
+    c = await connect(carol)
+    assert (await c.join(number, resume="forged"))["resumed"] is False
+    await a.recv_type("peer-joined")
+    await a.send({"type": "kick", "peer": c.peer_id})
+    assert await c.expect_close() == 4003
+    await a.recv_type("peer-left")
+    await a.send({"type": "close"})
+    assert await b2.expect_close() == 4000
+
+    assert value("videorooms_resumes_total", outcome="resumed") - resumed == 1
+    assert value("videorooms_resumes_total", outcome="invalid") - invalid == 1
+    assert value("videorooms_joins_total", kind="resume", outcome="ok") - resume_ok == 1
+    assert value("videorooms_leaves_total", reason="kicked") - kicked == 1
+    assert value("videorooms_leaves_total", reason="closed") - closed == 2
+    got = [
+        (f["event"], f.get("kind") or f.get("reason"), f["peer"], f["user"]) for f in lines(caplog)
+    ]
+    assert got[:7] == [
+        ("join", "create", a.peer_id, alice.pk),
+        ("join", "join", joined["peerId"], bob.pk),
+        ("detach", None, joined["peerId"], bob.pk),
+        ("join", "resume", joined["peerId"], bob.pk),
+        ("join", "join", c.peer_id, carol.pk),
+        ("kick", None, a.peer_id, alice.pk),
+        ("leave", "kicked", c.peer_id, carol.pk),
+    ]
+    # The owner's close, and both members leaving with it (in the order their events ran).
+    assert sorted(got[7:], key=str) == sorted(
+        [
+            ("close", None, a.peer_id, alice.pk),
+            ("leave", "closed", a.peer_id, alice.pk),
+            ("leave", "closed", joined["peerId"], bob.pk),
+        ],
+        key=str,
+    )
+    kick = next(f for f in lines(caplog) if f["event"] == "kick")
+    assert kick == {
+        "event": "kick",
+        "room": number,
+        "peer": a.peer_id,
+        "user": alice.pk,
+        "target": c.peer_id,
+    }
