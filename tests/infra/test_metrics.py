@@ -105,6 +105,7 @@ def test_turn_credentials_are_counted(settings):
     assert value("videorooms_turn_credentials_issued_total") - before == 2
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 async def test_database_calls_are_timed_and_their_errors_counted():
     """db_call observes every call's duration; a database error counts once."""

@@ -24,6 +24,7 @@ def lines(caplog) -> list[dict]:
     return [r.fields for r in caplog.records if r.name == "rooms.signaling"]
 
 
+@pytest.mark.postgres
 async def test_join_lines_carry_room_peer_user_and_never_the_pin_or_sdp(
     connect, alice, bob, carol, caplog
 ):
@@ -83,6 +84,7 @@ async def test_join_lines_carry_room_peer_user_and_never_the_pin_or_sdp(
     assert [s for s in secrets if s in everything] == []
 
 
+@pytest.mark.postgres
 async def test_joins_forwards_and_refusals_are_counted(connect, alice, bob):
     """Counters move by exactly what the sockets did; the per-worker gauges follow the room."""
     before = {
