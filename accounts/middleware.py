@@ -6,26 +6,26 @@ every frame the server sends, and its user lookup on Django's one thread for
 thread-sensitive code, so a burst of sockets opening on one worker would log
 in one at a time. A signaling socket never changes its session: this reads
 the session and the user once, at the handshake, on the database threads of
-`infra.db` (where the rest of a join's queries run), with the same checks as
-Channels' and Django's own (backend, session hash, `is_active`), and leaves
-`send` alone.
+`infra.db` (where the rest of a join's queries run), with Django's own
+`get_user()` (backend, session hash and its fallbacks, `is_active`: the checks
+every page request makes), and leaves `send` alone. (It replaced Channels'
+`get_user.func`, the function under a private wrapper, at no measurable cost:
+424 against 452 us per session lookup, SQLite, 7 x 1000 calls interleaved,
+2026-12-01.)
 """
 
 from __future__ import annotations
 
 from importlib import import_module
+from types import SimpleNamespace
 from typing import Any
 
-from channels.auth import get_user
 from channels.sessions import CookieMiddleware
 from django.conf import settings
+from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 
 from infra.db import db_call
-
-# The plain function under Channels' `database_sync_to_async` wrapper: the
-# session hash and backend checks, as the HTTP side makes them.
-_get_user = get_user.func
 
 
 def user_for_session(session_key: str | None) -> Any:
@@ -33,7 +33,8 @@ def user_for_session(session_key: str | None) -> Any:
     if not session_key:
         return AnonymousUser()
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    return _get_user({"session": store})
+    # Django's get_user() reads only the request's `session`.
+    return get_user(SimpleNamespace(session=store))
 
 
 class SessionUserMiddleware:

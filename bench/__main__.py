@@ -40,6 +40,14 @@ def ensure_requirements() -> None:
         )
 
 
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    """`nouvloop:SERVER_UVLOOP=false,X=1` -> ("nouvloop", {"SERVER_UVLOOP": "false", "X": "1"})."""
+    name, _, settings = text.partition(":")
+    if not name or not settings:
+        raise SystemExit(f"--variant {text!r}: give NAME:KEY=VALUE[,KEY=VALUE]")
+    return name, dict(kv.split("=", 1) for kv in settings.split(","))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     mode = parser.add_mutually_exclusive_group()
@@ -68,6 +76,24 @@ def main(argv: list[str] | None = None) -> int:
         "--systems", default=None, help=f"comma-separated subset of {','.join(ALL_SYSTEMS)}"
     )
     parser.add_argument("--reps", type=int, default=None, help="override the repetitions")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+        help="also run our server (pubsub layer) as system ours-NAME with these settings; "
+        "repeatable, interleaved with the others in every repetition (A/B/A/B)",
+    )
+    parser.add_argument(
+        "--workloads",
+        default=None,
+        help="comma-separated subset of forward,rooms6,join,idle (default: all)",
+    )
+    parser.add_argument(
+        "--rates", default=None, help="comma-separated fixed forward rates (msgs/s)"
+    )
+    parser.add_argument("--duration", type=float, default=None, help="seconds per fixed rate")
+    parser.add_argument("--ramp", default=None, help="comma-separated throughput-ramp rates")
     parser.add_argument("--shards", type=int, default=None, help="client processes")
     docs = parser.add_mutually_exclusive_group()
     docs.add_argument(
@@ -126,7 +152,12 @@ def main(argv: list[str] | None = None) -> int:
 
     OurServer.extra_env = dict(kv.split("=", 1) for kv in args.server_env)
 
-    names = args.systems.split(",") if args.systems else list(ALL_SYSTEMS)
+    variants = dict(parse_variant(v) for v in args.variant)
+    if args.systems:
+        names = args.systems.split(",")
+    else:
+        names = ["ours-pubsub"] if variants else list(ALL_SYSTEMS)
+    names += [f"ours-{name}" for name in variants]
     if any(n.startswith("ours") for n in names) and not server_is_ready():
         print(
             "bench: rooms/consumers.py missing or `manage.py check` fails; skipping our server",
@@ -138,12 +169,20 @@ def main(argv: list[str] | None = None) -> int:
         plan.reps = args.reps
     if args.shards:
         plan.shards = args.shards
+    if args.workloads:
+        plan.workloads = args.workloads.split(",")
+    if args.rates:
+        plan.fwd_rates = [int(r) for r in args.rates.split(",")]
+    if args.duration:
+        plan.fwd_duration = args.duration
+    if args.ramp:
+        plan.tput_rates = [int(r) for r in args.ramp.split(",")]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     logdir = args.out / f"logs-{stamp}"
     if args.profile:
         from bench.profile import profile
 
-        (system,) = make_systems([args.profile], logdir)
+        (system,) = make_systems([args.profile], logdir, variants)
         profile(
             system,
             plan,
@@ -162,11 +201,12 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     t0 = time.monotonic()
-    results = run(plan, make_systems(names, logdir), log=lambda m: print(m, flush=True))
+    results = run(plan, make_systems(names, logdir, variants), log=lambda m: print(m, flush=True))
     results["elapsed_s"] = time.monotonic() - t0
     results["machine"] = report.machine()
     results["machine"]["loadavg_at_start"] = load_at_start
     results["server_env"] = OurServer.extra_env
+    results["variants"] = variants
     args.out.mkdir(parents=True, exist_ok=True)
     raw = args.out / f"results-{mode}-{stamp}.json"
     raw.write_text(json.dumps(results, indent=1, default=str))

@@ -633,6 +633,11 @@ def write_docs(results: dict, summary: dict) -> Path:
         "server with a setting changed (A/B without editing); `--profile ours-pubsub "
         "[--profile-workload join]` records both workers with py-spy under load and prints "
         "where the time goes.",
+        "- `--variant off:SERVER_UVLOOP=false` (repeatable) adds our server with those "
+        "settings as system `ours-off`, run in every repetition next to the others (A/B/A/B "
+        "in the same minutes); `--workloads forward,join`, `--rates`, `--duration` and "
+        "`--ramp` narrow the run to what the A/B is about. Every speed-up of transport/ has "
+        'such a switch (docs/architecture.md, "Transport").',
         "- Needs Redis at 127.0.0.1:6379 (database "
         f"{REDIS_DB} is flushed), PostgreSQL at 127.0.0.1:5432 (a throwaway database is "
         "created and dropped), Node + npm (the socket.io peer is `npm ci`-ed on first use); "

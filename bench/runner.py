@@ -34,6 +34,7 @@ class Plan:
     burst_per_room: int = 4
     idle_pairs: int = 250
     drain: float = 3.0  # longest wait for stragglers after a step's last send
+    workloads: list[str] = field(default_factory=lambda: ["forward", "rooms6", "join", "idle"])
 
     @classmethod
     def preset(cls, mode: str) -> Plan:
@@ -267,6 +268,8 @@ class Runner:
             ("idle", self.w_idle),
         ]
         for name, fn in steps:
+            if name not in plan.workloads:
+                continue
             if not system.alive():
                 res["errors"].append(f"{name}: server process died; restarting")
                 system.stop()

@@ -263,9 +263,12 @@ class OurServer(System):
     _prepared: dict[str, list[str]] = {}
     extra_env: dict[str, str] = {}  # --server-env: A/B a setting without editing anything
 
-    def __init__(self, *args, layer: str = "pubsub", db: str = "", **kwargs) -> None:
+    def __init__(
+        self, *args, layer: str = "pubsub", db: str = "", env: dict | None = None, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.layer = layer
+        self.overrides = env or {}
         self.db = db
         self.session_keys: list[str] = []
         self.login_checked = False
@@ -295,8 +298,13 @@ class OurServer(System):
             # benchmark measures forwarding, and say so in the report.
             SIGNALING_RATE="100000",
             SIGNALING_BURST="100000",
+            # Likewise the per-account room caps: the benchmark's accounts create
+            # rooms in every repetition of every system (their rooms stay open).
+            OPEN_ROOMS_PER_USER="100000",
+            ROOMS_CREATED_PER_HOUR="100000",
         )
         env.update(self.extra_env)
+        env.update(self.overrides)
         return env
 
     def commands(self, port: int) -> list[str]:
@@ -356,7 +364,10 @@ class OurServer(System):
         subprocess.run(["dropdb", *PG, "--if-exists", "--force", self.db], capture_output=True)
 
 
-def make_systems(names: list[str], logdir: Path) -> list[System]:
+def make_systems(
+    names: list[str], logdir: Path, variants: dict[str, dict[str, str]] | None = None
+) -> list[System]:
+    """The systems called `names`; `ours-NAME` for each of `variants` (our server, changed env)."""
     db = f"bench_{os.getpid()}"
     table = {
         "ours-pubsub": lambda: OurServer(
@@ -368,6 +379,11 @@ def make_systems(names: list[str], logdir: Path) -> list[System]:
         "socketio": lambda: SocketIO("socketio", "Node socket.io + redis-adapter", logdir),
         "relay": lambda: PythonRelay("relay", "bare Python relay", logdir),
     }
+    for name, env in (variants or {}).items():
+        label = "ours, " + ", ".join(f"{k}={v}" for k, v in env.items())
+        table[f"ours-{name}"] = lambda n=name, lb=label, e=env: OurServer(
+            f"ours-{n}", lb, logdir, layer=e.get("CHANNEL_LAYER", "pubsub"), db=db, env=e
+        )
     unknown = set(names) - set(table)
     if unknown:
         raise SystemExit(f"unknown systems {sorted(unknown)}; choose from {sorted(table)}")

@@ -62,9 +62,13 @@ async def check_channel_layer() -> None:
 
 
 async def _forget_channel(layer, channel: str) -> None:
-    # Channels has no delete_channel(): layers learn that a channel is gone
-    # when a receive() on it is cancelled (the Redis pub/sub layer then
-    # unsubscribes). Without this every probe would leave a subscription behind.
+    # Without this every probe would leave a subscription behind. The project's
+    # layers (transport/layer.py) have delete_channel(); Channels' API has none,
+    # so other layers learn that a channel is gone when a receive() on it is
+    # cancelled (channels_redis' pub/sub layer then unsubscribes).
+    if hasattr(layer, "delete_channel"):
+        await layer.delete_channel(channel)
+        return
     waiter = asyncio.ensure_future(layer.receive(channel))
     await asyncio.sleep(0)
     waiter.cancel()

@@ -79,6 +79,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # Checks the releases every speed-up of transport/ was written for (transport/versions.py).
+    "transport",
     "axes",
     # Content-Security-Policy (its system checks; the header comes from the middleware).
     "csp",
@@ -165,12 +167,13 @@ if _pool and _pool["max_size"] <= DATABASE_THREADS:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
-# "pubsub" was chosen by measurement (docs/architecture.md, "Channel layer");
-# "core" stays selectable so the benchmark can compare the two.
+# "pubsub" was chosen by measurement (docs/architecture.md, "Channel layer" and
+# "Transport"); channels_redis' layers stay selectable so the benchmark can
+# compare them.
 _LAYER_BACKENDS = {
-    # channels_redis' pub/sub layer with batched sends and a lean reader (config/layers.py).
-    "pubsub": "config.layers.BatchingPubSubChannelLayer",
-    # The same layer as channels_redis ships it, for A/B runs of the benchmark.
+    # Redis pub/sub with batched sends and a lean reader, on redis-py's public API.
+    "pubsub": "transport.layer.RedisPubSubLayer",
+    # channels_redis' layers as shipped, for A/B runs of the benchmark.
     "pubsub-stock": "channels_redis.pubsub.RedisPubSubChannelLayer",
     "core": "channels_redis.core.RedisChannelLayer",
 }
@@ -187,9 +190,12 @@ if REDIS_URL:
             "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},
         }
     }
+    if CHANNEL_LAYER == "pubsub":
+        # Sends pipelined by one flusher; false: one PUBLISH round trip at a time (A/B only).
+        CHANNEL_LAYERS["default"]["CONFIG"]["batch"] = env_bool("CHANNEL_LAYER_BATCH", True)
 else:
-    # One process only: fine for `make run`, never for several workers.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # One process only: fine for `make run` and the tests, never for several workers.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "transport.layer.InMemoryLayer"}}
 
 # The cache holds counters every worker must share (failed joins, login
 # attempts): Redis when there is one.
@@ -501,6 +507,30 @@ if JANUS_URL:
             "JANUS_SWITCH_AT must be at least 2 and JANUS_ROOM_PUBLISHERS at least 1"
         )
 # --- end of SFU: Janus ------------------------------------------------------------
+
+# --- Call quality (rooms/quality.py, docs/protocol.md "quality") ---------------------
+# Reports of one socket about one remote peer: at most one live and one final
+# report per QUALITY_MIN_INTERVAL seconds (browsers send one every 10 s);
+# all of one socket's reports: QUALITY_RATE a second, bursts of QUALITY_BURST
+# (a full mesh's final reports at once). Reports about a peer are still taken
+# QUALITY_PEER_GRACE seconds after it left (the final one comes as it goes).
+QUALITY_MIN_INTERVAL = env_int("QUALITY_MIN_INTERVAL", 5)
+QUALITY_RATE = env_int("QUALITY_RATE", 2)
+QUALITY_BURST = env_int("QUALITY_BURST", 24)
+QUALITY_PEER_GRACE = env_int("QUALITY_PEER_GRACE", 60)
+# The call history (participants, and their quality reports) is kept this many
+# days after each participant left; the housekeeping deletes what is older.
+CALL_HISTORY_RETENTION_DAYS = env_int("CALL_HISTORY_RETENTION_DAYS", 90)
+for _name in (
+    "QUALITY_MIN_INTERVAL",
+    "QUALITY_RATE",
+    "QUALITY_BURST",
+    "QUALITY_PEER_GRACE",
+    "CALL_HISTORY_RETENTION_DAYS",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1")
+# --- end of call quality --------------------------------------------------------------
 
 # --- Operations: metrics and logs (docs/operations.md) -------------------------------
 # Metrics: every worker serves its own at /metrics (config/metrics.py), for

@@ -15,7 +15,7 @@ from django.utils.translation import ngettext
 
 from rooms import services
 from rooms.events import publish_on_commit
-from rooms.models import ChatMessage, Participant, Room
+from rooms.models import CallQuality, ChatMessage, Participant, Room
 from rooms.selectors import rooms_with_occupancy
 
 
@@ -152,3 +152,58 @@ class ChatMessageAdmin(admin.ModelAdmin):
     search_fields = ("room__number", "user__username", "text")
     list_select_related = ("room", "user")
     readonly_fields = ("room", "user", "peer_id", "text", "created_at")
+
+
+@admin.register(CallQuality)
+class CallQualityAdmin(admin.ModelAdmin):
+    """The browsers' own account of each call, read-only: "the call was bad", what happened?"""
+
+    list_display = (
+        "updated_at",
+        "room_number",
+        "reporter",
+        "remote_peer_id",
+        "final",
+        "state",
+        "path",
+        "rtt_ms",
+        "loss_in_percent",
+        "bitrate_in_kbps",
+        "bitrate_out_kbps",
+        "frames_dropped",
+        "ice_restarts",
+    )
+    list_filter = ("final", "state", "local_candidate_type", "remote_candidate_type")
+    search_fields = (
+        "participant__room__number",
+        "participant__user__username",
+        "participant__peer_id",
+        "remote_peer_id",
+    )
+    list_select_related = ("participant__room", "participant__user")
+    date_hierarchy = "updated_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CallQuality | None = None) -> bool:
+        return False
+
+    @admin.display(description=_("room"), ordering="participant__room__number")
+    def room_number(self, report: CallQuality) -> str:
+        return report.participant.room.number
+
+    @admin.display(description=_("reported by"), ordering="participant__user__username")
+    def reporter(self, report: CallQuality) -> str:
+        return f"{report.participant.user} ({report.participant.peer_id})"
+
+    @admin.display(description=_("path"))
+    def path(self, report: CallQuality) -> str:
+        ends = f"{report.local_candidate_type or '?'} → {report.remote_candidate_type or '?'}"
+        via = f" via TURN/{report.relay_protocol}" if report.relay_protocol else ""
+        return f"{ends} {report.protocol or ''}{via}".strip()
+
+    @admin.display(description=_("loss in (%)"))
+    def loss_in_percent(self, report: CallQuality) -> str:
+        loss = report.loss_in
+        return "" if loss is None else f"{100 * loss:.1f}"

@@ -21,30 +21,27 @@ client may `join` with its `resumeToken` and carry on as the same peer.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from infra.db import db_call
-from rooms import errors, events, limits, observe, services, wire
+from rooms import errors, events, limits, observe, quality, services, wire
 from rooms import protocol as p
 from rooms.connections import get_connections
 from rooms.models import Participant, Room
 from rooms.presence import get_presence
 from rooms.revocation import session_hash
 from rooms.worker import get_worker
+from transport.consumer import DirectDispatch
 
 logger = logging.getLogger(__name__)
 
@@ -52,50 +49,6 @@ logger = logging.getLogger(__name__)
 MAX_INVALID_FRAMES = 20
 # Close codes that mean the client meant to go (tab closed, page left): no grace.
 CLEAN_CLOSE_CODES = frozenset({1000, 1001})
-
-
-_HANDLER_NAMES: dict[str, str] = {}
-
-
-class _SourceFailed:
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-async def _pump(source: Callable[[], Awaitable[Any]], inbox: asyncio.Queue) -> None:
-    try:
-        while True:
-            inbox.put_nowait(await source())
-    except asyncio.CancelledError:
-        raise
-    except BaseException as error:
-        inbox.put_nowait(_SourceFailed(error))
-
-
-async def dispatch_merged(
-    sources: list[Callable[[], Awaitable[Any]]], dispatch: Callable[[Any], Awaitable[None]]
-) -> None:
-    """Dispatch what `sources` yield, one at a time, each source's in its own order.
-
-    Like Channels' `await_many_dispatch`, a source that fails ends the loop with
-    its exception, and the readers are cancelled when the loop ends.
-    """
-    inbox: asyncio.Queue = asyncio.Queue()
-    readers = [asyncio.ensure_future(_pump(source, inbox)) for source in sources]
-    try:
-        while True:
-            message = await inbox.get()
-            if type(message) is _SourceFailed:
-                raise message.error
-            await dispatch(message)
-    finally:
-        for reader in readers:
-            reader.cancel()
-        for reader in readers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
 
 
 @dataclass(frozen=True)
@@ -129,7 +82,7 @@ class Membership:
         return Room.group_name_for(self.number)
 
 
-class SignalingConsumer(AsyncWebsocketConsumer):
+class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
     account: Account | None = None
     membership: Membership | None = None
     invalid_frames: int = 0
@@ -144,56 +97,6 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     # --- Connection lifecycle ----------------------------------------------------
 
     # --- Connection lifecycle ----------------------------------------------------
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        # Channels' AsyncConsumer.__call__, but with the socket and the channel
-        # layer read from one queue. Channels' await_many_dispatch() pays, for
-        # every message, an asyncio.wait() over both sources and a new Task for
-        # the next read; on the forwarding path that is two dispatches per
-        # message (sender's frame, recipient's event). Other layers (the
-        # in-memory one) get one inbox fed by two long-lived readers.
-        self.scope = scope
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.base_send = send
-        inbox = getattr(receive, "__self__", None)
-        if (
-            type(inbox) is asyncio.Queue
-            and getattr(receive, "__func__", None) is asyncio.Queue.get
-            and hasattr(self.channel_layer, "new_channel_into")
-        ):
-            # The server hands each socket's frames to the application through
-            # an asyncio.Queue (daphne, and Channels' test communicator): the
-            # layer (config/layers.py) delivers this consumer's events into the
-            # same queue, so everything arrives in one place with no task or
-            # queue in between.
-            self.channel_name = await self.channel_layer.new_channel_into(inbox)
-            try:
-                with contextlib.suppress(StopConsumer):
-                    while True:
-                        await self.dispatch(await receive())
-            finally:
-                await self.channel_layer.delete_channel(self.channel_name)
-            return
-        self.channel_name = await self.channel_layer.new_channel()
-        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-        with contextlib.suppress(StopConsumer):
-            await dispatch_merged([receive, self.channel_receive], self.dispatch)
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels' own dispatch first runs close_old_connections() in a worker
-        # thread for every frame and every event: a thread hop on the hot path
-        # that profiling showed costing a fifth of the worker's CPU. The few
-        # handlers that use the database do so through database_sync_to_async,
-        # which does that housekeeping around each call itself.
-        kind = message["type"]
-        name = _HANDLER_NAMES.get(kind)
-        if name is None:
-            # Event types are the fixed set in rooms.events plus websocket.*.
-            name = _HANDLER_NAMES[kind] = get_handler_name(message)
-        handler = getattr(self, name, None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     async def connect(self) -> None:
         await self.accept()
@@ -439,6 +342,29 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def on_ping(self, msg: dict[str, Any], msg_id: str | None) -> None:
         await self.send_json(wire.pong(msg_id))
 
+    # This socket's quality-report limits, made at its first report.
+    quality_limit: limits.QualityLimit | None = None
+
+    async def on_quality(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        """Keep the browser's call-quality report about one peer; no answer (extension)."""
+        membership = self.membership
+        if msg["peer"] == membership.peer_id:
+            raise p.ClientError(p.UNKNOWN_PEER, "report on the other peers, not yourself")
+        if self.quality_limit is None:
+            self.quality_limit = limits.QualityLimit()
+        if not self.quality_limit.take(peer=msg["peer"], final=msg["final"]):
+            raise p.ClientError(
+                p.RATE_LIMITED, "too many quality reports; send one per peer every 10 s"
+            )
+        outbox = await db_call(quality.quality_record)(
+            room_id=membership.room_id,
+            peer_id=membership.peer_id,
+            remote_peer_id=msg["peer"],
+            final=msg["final"],
+            summary=quality.Summary.from_message(msg),
+        )
+        await events.publish(outbox, self.channel_layer)
+
     handlers = {
         p.CREATE: on_create,
         p.JOIN: on_join,
@@ -453,6 +379,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         p.UNLOCK: on_lock,
         p.CLOSE: on_close,
         p.PING: on_ping,
+        p.QUALITY: on_quality,
     }
 
     # --- Room membership --------------------------------------------------------------

@@ -7,6 +7,10 @@ one worker at a time when they share Redis; `manage.py prune` runs it by hand.
   joined since they were created, or empty since the last person left) are
   closed, so a script cannot hold room numbers forever.
 - Chat lines older than `CHAT_RETENTION_DAYS` days are deleted.
+- The call history: participants who left more than
+  `CALL_HISTORY_RETENTION_DAYS` days ago are deleted, and their call-quality
+  reports with them. Rooms stay (closed ones too): their numbers and owners
+  are what the admin and the per-account caps look at, and they are small.
 - Expired login sessions are cleared (`accounts.services.sessions_prune`:
   what `manage.py clearsessions` does, with the rows that track them).
 """
@@ -23,7 +27,7 @@ from django.utils import timezone
 from accounts.services import sessions_prune
 from rooms import services
 from rooms.events import Outbox, Outgoing
-from rooms.models import ChatMessage, Room
+from rooms.models import ChatMessage, Participant, Room
 
 BATCH = 500
 
@@ -33,12 +37,19 @@ class PruneReport:
     rooms_closed: int
     chat_deleted: int
     sessions_deleted: int
+    # Participants, with their quality reports (call history past its retention).
+    participants_deleted: int = 0
     # What the rooms closed must tell (nobody is in them, but a join may race).
     outbox: Outbox = ()
 
     @property
     def changed(self) -> bool:
-        return bool(self.rooms_closed or self.chat_deleted or self.sessions_deleted)
+        return bool(
+            self.rooms_closed
+            or self.chat_deleted
+            or self.sessions_deleted
+            or self.participants_deleted
+        )
 
 
 def idle_rooms(*, before: datetime) -> list[Room]:
@@ -77,5 +88,25 @@ def prune(*, now: datetime | None = None) -> PruneReport:
         rooms_closed=closed,
         chat_deleted=chat,
         sessions_deleted=sessions_prune(now=now),
+        participants_deleted=call_history_prune(
+            before=now - timedelta(days=settings.CALL_HISTORY_RETENTION_DAYS)
+        ),
         outbox=tuple(outbox),
     )
+
+
+def call_history_prune(*, before: datetime) -> int:
+    """Delete participants who left before `before`, in batches; return how many.
+
+    Their quality reports go with them (cascade); reports others made about
+    them stay, without the link (`CallQuality.remote` is set to null).
+    """
+    deleted = 0
+    while True:
+        ids = list(
+            Participant.objects.filter(left_at__lt=before).values_list("pk", flat=True)[:BATCH]
+        )
+        if not ids:
+            return deleted
+        Participant.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)

@@ -121,3 +121,33 @@ def counted_lookup(*, user_id: int, address: str | None, number: str) -> Room | 
     if room is not None:
         release_attempt_sync(attempt)
     return room
+
+
+class QualityLimit:
+    """How often one socket may report call quality (docs/reliability.md, Limits).
+
+    Per remote peer, one live and one final report per `QUALITY_MIN_INTERVAL`
+    seconds (browsers send one every 10 s); all reports together,
+    `QUALITY_RATE` a second with bursts of `QUALITY_BURST`. Memory stays
+    bounded: only reports younger than the interval are remembered, and the
+    bucket bounds how many those can be.
+    """
+
+    __slots__ = ("bucket", "interval", "last")
+
+    def __init__(self) -> None:
+        self.interval = settings.QUALITY_MIN_INTERVAL
+        self.bucket = TokenBucket(rate=settings.QUALITY_RATE, capacity=settings.QUALITY_BURST)
+        self.last: dict[tuple[str, bool], float] = {}
+
+    def take(self, *, peer: str, final: bool) -> bool:
+        now = time.monotonic()
+        last = self.last.get((peer, final))
+        if last is not None and now - last < self.interval:
+            return False
+        if not self.bucket.take():
+            return False
+        if len(self.last) >= self.bucket.capacity:
+            self.last = {key: at for key, at in self.last.items() if now - at < self.interval}
+        self.last[(peer, final)] = now
+        return True

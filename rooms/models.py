@@ -1,4 +1,4 @@
-"""A room's whole life: the room itself, who was in it, and what was said."""
+"""A room's whole life: the room itself, who was in it, what was said, and how calls went."""
 
 from __future__ import annotations
 
@@ -9,16 +9,21 @@ from django.contrib.auth.hashers import check_password
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from rooms.protocol import (
+    CANDIDATE_TYPES,
     CAPACITY_DEFAULT,
     CAPACITY_MAX,
     CAPACITY_MIN,
     CHAT_MAX,
+    CONNECTION_STATES,
     NAME_MAX,
     PEER_ID_MAX,
+    RELAY_PROTOCOLS,
+    TRANSPORT_PROTOCOLS,
 )
 
 # A PIN is a few digits: what protects it is the online limit on attempts
@@ -206,3 +211,104 @@ class ChatMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.text[:40]}"
+
+
+def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    # The protocol's own words (rooms/protocol.py); the admin shows them as they are.
+    return [(value, value) for value in values]
+
+
+class CallQuality(models.Model):
+    """How one participant's connection to one remote peer went, as its browser reported it.
+
+    Bounded: per (reporter, remote peer) one live row, overwritten by each
+    report during the call, and one final row, written at the end of the pair.
+    Deleted with the reporting participant (the call history's retention).
+    Counters are cumulative since the pair started; bitrates are over the
+    interval before the report. Empty or null: the browser did not know.
+    """
+
+    participant = models.ForeignKey(
+        Participant,
+        verbose_name=_("reporting participant"),
+        on_delete=models.CASCADE,
+        related_name="quality_reports",
+    )
+    remote_peer_id = models.CharField(_("remote peer id"), max_length=PEER_ID_MAX)
+    # The remote peer's participant row; kept apart from the id so the report
+    # outlives it (the history of one side may be deleted before the other's).
+    remote = models.ForeignKey(
+        Participant,
+        verbose_name=_("remote participant"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    final = models.BooleanField(_("end of the pair"), default=False)
+    state = models.CharField(
+        _("connection state"), max_length=12, choices=_choices(CONNECTION_STATES), blank=True
+    )
+    first_frame_ms = models.PositiveIntegerField(_("first video frame after (ms)"), null=True)
+    local_candidate_type = models.CharField(
+        _("local candidate"), max_length=5, choices=_choices(CANDIDATE_TYPES), blank=True
+    )
+    remote_candidate_type = models.CharField(
+        _("remote candidate"), max_length=5, choices=_choices(CANDIDATE_TYPES), blank=True
+    )
+    protocol = models.CharField(
+        _("protocol"), max_length=3, choices=_choices(TRANSPORT_PROTOCOLS), blank=True
+    )
+    relay_protocol = models.CharField(
+        _("protocol to the TURN server"),
+        max_length=3,
+        choices=_choices(RELAY_PROTOCOLS),
+        blank=True,
+    )
+    rtt_ms = models.PositiveIntegerField(_("round-trip time (ms)"), null=True)
+    bitrate_in_kbps = models.PositiveIntegerField(_("bitrate in (kbit/s)"), null=True)
+    bitrate_out_kbps = models.PositiveIntegerField(_("bitrate out (kbit/s)"), null=True)
+    packets_in = models.PositiveIntegerField(_("packets received"), null=True)
+    packets_lost_in = models.PositiveIntegerField(_("packets lost, in"), null=True)
+    packets_out = models.PositiveIntegerField(_("packets sent"), null=True)
+    packets_lost_out = models.PositiveIntegerField(_("packets lost, out"), null=True)
+    frames_decoded = models.PositiveIntegerField(_("frames decoded"), null=True)
+    frames_dropped = models.PositiveIntegerField(_("frames dropped"), null=True)
+    ice_restarts = models.PositiveIntegerField(_("ICE restarts"), null=True)
+    ice_failed = models.PositiveIntegerField(_("ICE failures (failed)"), default=0)
+    ice_disconnected_timeouts = models.PositiveIntegerField(
+        _("ICE failures (disconnected too long)"), default=0
+    )
+    created_at = models.DateTimeField(_("first report"), default=timezone.now)
+    updated_at = models.DateTimeField(_("last report"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("call quality report")
+        verbose_name_plural = _("call quality reports")
+        ordering = ["participant", "remote_peer_id", "final"]
+        constraints = [
+            # The upsert's key: one live and one final summary per pair.
+            models.UniqueConstraint(
+                fields=["participant", "remote_peer_id", "final"],
+                name="callquality_one_per_pair_and_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        kind = "final" if self.final else "live"
+        return f"{self.participant.peer_id} -> {self.remote_peer_id} ({kind})"
+
+    @property
+    def loss_in(self) -> float | None:
+        """The fraction of the packets sent to us that were lost, when known."""
+        if self.packets_lost_in is None or self.packets_in is None:
+            return None
+        expected = self.packets_in + self.packets_lost_in
+        return self.packets_lost_in / expected if expected else None
+
+    @property
+    def loss_out(self) -> float | None:
+        """The fraction of our packets the remote peer reported lost, when known."""
+        if self.packets_lost_out is None or not self.packets_out:
+            return None
+        return min(1.0, self.packets_lost_out / self.packets_out)

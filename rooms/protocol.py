@@ -36,6 +36,8 @@ UNLOCK = "unlock"
 PING = "ping"
 # Extension (docs/protocol.md): the owner ends the meeting for everyone.
 CLOSE = "close"
+# Extension: a browser's summary of its connection to one remote peer (call quality).
+QUALITY = "quality"
 
 # --- Server -> client types ---------------------------------------------------
 JOINED = "joined"
@@ -109,6 +111,35 @@ ROOM_NUMBER_RE = re.compile(r"[1-9][0-9]{8}")
 # People type numbers the way they read them: "482 913 075", "482-913-075".
 ROOM_NUMBER_SEPARATORS = re.compile(r"[\s-]+")
 RESUME_TOKEN_MAX = 512
+
+# --- Call quality (extension): what a `quality` report may hold ---------------------------
+# The frame of one report, in bytes: a full report is about 450.
+QUALITY_FRAME_MAX = 4096
+# Milliseconds from the pair's start to its first decoded video frame (a day at most).
+QUALITY_MS_MAX = 86_400_000
+QUALITY_RTT_MAX = 60_000
+# kbit/s, either way (10 Gbit/s).
+QUALITY_KBPS_MAX = 10_000_000
+# Packets, frames, restarts, failures: cumulative counters since the pair started.
+QUALITY_COUNTER_MAX = 2_147_483_647
+# RTCPeerConnection.connectionState.
+CONNECTION_STATES = ("new", "connecting", "connected", "disconnected", "failed", "closed")
+# RTCIceCandidate.type of either end of the selected pair.
+CANDIDATE_TYPES = ("host", "srflx", "prflx", "relay")
+# The pair's transport (the local candidate's protocol), and a relay's to its TURN server.
+TRANSPORT_PROTOCOLS = ("udp", "tcp")
+RELAY_PROTOCOLS = ("udp", "tcp", "tls")
+# Why the connection broke: it reached `failed`, or stayed `disconnected` until
+# the client gave up waiting and restarted ICE.
+ICE_FAILURE_CAUSES = ("failed", "disconnected-timeout")
+# For static/js/wire.js: the allowed values of the report's enumerated fields.
+QUALITY_ENUMS = {
+    "CONNECTION_STATES": CONNECTION_STATES,
+    "CANDIDATE_TYPES": CANDIDATE_TYPES,
+    "TRANSPORT_PROTOCOLS": TRANSPORT_PROTOCOLS,
+    "RELAY_PROTOCOLS": RELAY_PROTOCOLS,
+    "ICE_FAILURE_CAUSES": ICE_FAILURE_CAUSES,
+}
 
 
 class ClientError(Exception):
@@ -287,6 +318,77 @@ def _bare(msg: dict[str, Any]) -> dict[str, Any]:
     return {"type": msg["type"]}
 
 
+def _count(obj: dict[str, Any], key: str, *, where: str, max_value: int) -> int | None:
+    """An optional integer in 0..max_value (null or absent: unknown)."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise bad(f"'{where}{key}' must be an integer or null")
+    if not 0 <= value <= max_value:
+        raise bad(f"'{where}{key}' must be between 0 and {max_value}")
+    return value
+
+
+def _choice(obj: dict[str, Any], key: str, *, where: str, choices: tuple[str, ...]) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if type(value) is not str or value not in choices:
+        raise bad(f"'{where}{key}' must be one of {', '.join(choices)} or null")
+    return value
+
+
+def _part(msg: dict[str, Any], key: str) -> dict[str, Any]:
+    """A nested object of the report; absent or null reads as an empty one (all unknown)."""
+    value = msg.get(key)
+    if value is None:
+        return {}
+    if type(value) is not dict:
+        raise bad(f"'{key}' must be an object or null")
+    return value
+
+
+def _quality(msg: dict[str, Any]) -> dict[str, Any]:
+    """A call-quality report about one remote peer: every figure optional, all bounded."""
+    final = _bool(msg, "final")
+    pair, inbound, outbound = _part(msg, "pair"), _part(msg, "in"), _part(msg, "out")
+    failures = _part(msg, "iceFailures")
+    counter = QUALITY_COUNTER_MAX
+    return {
+        "type": QUALITY,
+        "peer": _str(msg, "peer", max_len=PEER_ID_MAX),
+        "final": bool(final),
+        "state": _choice(msg, "state", where="", choices=CONNECTION_STATES),
+        "firstFrameMs": _count(msg, "firstFrameMs", where="", max_value=QUALITY_MS_MAX),
+        "pair": {
+            "local": _choice(pair, "local", where="pair.", choices=CANDIDATE_TYPES),
+            "remote": _choice(pair, "remote", where="pair.", choices=CANDIDATE_TYPES),
+            "protocol": _choice(pair, "protocol", where="pair.", choices=TRANSPORT_PROTOCOLS),
+            "relayProtocol": _choice(pair, "relayProtocol", where="pair.", choices=RELAY_PROTOCOLS),
+        },
+        "rttMs": _count(msg, "rttMs", where="", max_value=QUALITY_RTT_MAX),
+        "in": {
+            "kbps": _count(inbound, "kbps", where="in.", max_value=QUALITY_KBPS_MAX),
+            "packets": _count(inbound, "packets", where="in.", max_value=counter),
+            "lost": _count(inbound, "lost", where="in.", max_value=counter),
+            "framesDecoded": _count(inbound, "framesDecoded", where="in.", max_value=counter),
+            "framesDropped": _count(inbound, "framesDropped", where="in.", max_value=counter),
+        },
+        "out": {
+            "kbps": _count(outbound, "kbps", where="out.", max_value=QUALITY_KBPS_MAX),
+            "packets": _count(outbound, "packets", where="out.", max_value=counter),
+            "lost": _count(outbound, "lost", where="out.", max_value=counter),
+        },
+        "iceRestarts": _count(msg, "iceRestarts", where="", max_value=counter),
+        # Causes this server does not know are dropped, like any unknown field.
+        "iceFailures": {
+            cause: _count(failures, cause, where="iceFailures.", max_value=counter) or 0
+            for cause in ICE_FAILURE_CAUSES
+        },
+    }
+
+
 VALIDATORS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     CREATE: _create,
     JOIN: _join,
@@ -301,10 +403,16 @@ VALIDATORS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     UNLOCK: _bare,
     PING: _bare,
     CLOSE: _bare,
+    QUALITY: _quality,
 }
 
 # Types that need the connection to be in a room.
-IN_ROOM_TYPES = frozenset({OFFER, ANSWER, CANDIDATE, MEDIA, CHAT, LEAVE, KICK, LOCK, UNLOCK, CLOSE})
+IN_ROOM_TYPES = frozenset(
+    {OFFER, ANSWER, CANDIDATE, MEDIA, CHAT, LEAVE, KICK, LOCK, UNLOCK, CLOSE, QUALITY}
+)
+
+# Types with a frame limit of their own, below SIGNALING_MAX_MESSAGE_BYTES (in bytes).
+FRAME_MAX = {QUALITY: QUALITY_FRAME_MAX}
 
 
 def parse(text: str) -> tuple[dict[str, Any], str | None]:
@@ -325,6 +433,16 @@ def parse(text: str) -> tuple[dict[str, Any], str | None]:
     validator = VALIDATORS.get(kind) if type(kind) is str else None
     if validator is None:
         raise ClientError(BAD_MESSAGE, "unknown or missing 'type'", msg_id=msg_id)
+    limit = FRAME_MAX.get(kind)
+    # Characters never outnumber bytes, and a character is at most 4 bytes.
+    if (
+        limit is not None
+        and len(text) * 4 > limit
+        and len(text.encode("utf-8", "surrogatepass")) > limit
+    ):
+        raise ClientError(
+            TOO_LARGE, f"a {kind} message may be at most {limit} bytes", msg_id=msg_id
+        )
     try:
         return validator(msg), msg_id
     except ClientError as err:
@@ -364,7 +482,8 @@ def client_constants() -> dict[str, Any]:
     VALIDATORS, error codes ERROR_CODES, left reasons LEFT_REASONS, close codes
     every integer named CLOSE_*, limits every integer named *_MAX or *_MIN
     (CAPACITY_* included), patterns every compiled regular
-    expression (its source, in the syntax Python and JavaScript share).
+    expression (its source, in the syntax Python and JavaScript share), the
+    quality report's enumerations QUALITY_ENUMS.
     Server types are the one group without a registry above, so they are named
     here; tests/rooms/test_wire.py fails for a type constant left out.
     """
@@ -401,4 +520,5 @@ def client_constants() -> dict[str, Any]:
             if name.endswith(("_MAX", "_MIN")) and type(value) is int
         },
         "PATTERNS": patterns,
+        "QUALITY_ENUMS": {name: list(values) for name, values in QUALITY_ENUMS.items()},
     }

@@ -245,13 +245,25 @@ def room_join(
             events.peer_replaced(room_id=room.pk, peer_id=seat.peer_id, channel=seat.channel_name)
         )
     outbox.append(events.peer_joined(room_id=room.pk, group=group, participant=participant))
+    return _seat(room=room, participant=participant, present=present, user=user, outbox=outbox)
+
+
+def _seat(
+    *,
+    room: Room,
+    participant: Participant,
+    present: list[Participant],
+    user: AbstractBaseUser,
+    outbox: list[events.Outgoing],
+) -> Seat:
+    """The seat a join or a resume took, with the room's recent chat."""
     return Seat(
         room=room,
         participant=participant,
         present=present,
         history=selectors.room_chat_history(room_id=room.pk),
         resume_token=_resume_token(participant=participant),
-        moderator=moderator,
+        moderator=can_moderate(room=room, user=user),
         outbox=tuple(outbox),
     )
 
@@ -311,15 +323,7 @@ def participant_resume(
     ]
     if previous and previous != channel_name:
         outbox.append(events.peer_replaced(room_id=room.pk, peer_id=peer_id, channel=previous))
-    return Seat(
-        room=room,
-        participant=participant,
-        present=present,
-        history=selectors.room_chat_history(room_id=room.pk),
-        resume_token=_resume_token(participant=participant),
-        moderator=can_moderate(room=room, user=user),
-        outbox=tuple(outbox),
-    )
+    return _seat(room=room, participant=participant, present=present, user=user, outbox=outbox)
 
 
 def participant_was_replaced(*, peer_id: str, user: AbstractBaseUser) -> bool:

@@ -11,11 +11,11 @@ import orjson
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from config.asgi import application
+from transport.testing import WebsocketCommunicator
 
 PASSWORD = "correct horse battery staple"
 _names = itertools.count(1)

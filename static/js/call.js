@@ -56,6 +56,10 @@ const ENDING_FOR_CLOSE = Object.freeze({
 });
 
 const NO_PINS = Object.freeze({ get: () => '', set: () => {} });
+// Quality reports get no answer, only an error when refused; the ids of the
+// last few are kept so such an error is logged, not shown (they are ours, not
+// the person's).
+const REPORT_IDS_KEPT = 64;
 
 /** Where to sign in and come back to this room. */
 export function loginUrl(number) {
@@ -92,6 +96,7 @@ export class Call extends EventTarget {
     this.joins = 0;
     this.pin = '';
     this.joinRequest = null; // {id, resume}: the join the next `error` with this `re` answers
+    this.reportIds = new Set(); // ids of the latest quality reports sent by the links
     this.localMedia = { audio: false, video: false, screen: false };
     this.peers = new Map();
     this.chat = []; // every line shown, oldest first
@@ -146,6 +151,10 @@ export class Call extends EventTarget {
       [S.ERROR]: (message) => {
         if (this.joinRequest && message.re && message.re === this.joinRequest.id) {
           this.onJoinError(message);
+          return;
+        }
+        if (message.re && this.reportIds.delete(message.re)) {
+          this.log.debug('quality report refused:', message.code, message.message);
           return;
         }
         this.emit('error', { code: message.code, text: errorText(message.code, message.message) });
@@ -209,13 +218,32 @@ export class Call extends EventTarget {
 
   leave() {
     if (this.phase === 'ended') return;
+    this.reportFinal();
     this.send({ type: C.LEAVE });
     this.end('left');
   }
 
   /** Closing the tab says goodbye, so the others' tile goes at once. */
   goodbye() {
-    if (this.phase === 'in-call') this.send({ type: C.LEAVE });
+    if (this.phase !== 'in-call') return;
+    this.reportFinal();
+    this.send({ type: C.LEAVE });
+  }
+
+  /** Every link's final quality report, while we are still in the room to send it. */
+  reportFinal() {
+    if (this.phase !== 'in-call') return;
+    for (const peer of this.peers.values()) peer.link.reportFinal();
+  }
+
+  /** What a link sends: signals, and its quality reports (whose refusals stay quiet). */
+  sendFromLink(message) {
+    const id = this.send(message);
+    if (id && message.type === C.QUALITY) {
+      this.reportIds.add(id);
+      if (this.reportIds.size > REPORT_IDS_KEPT) this.reportIds.delete(this.reportIds.values().next().value);
+    }
+    return id;
   }
 
   /** Send a chat line; its request id, or null when not connected. */
@@ -362,7 +390,7 @@ export class Call extends EventTarget {
       this.updatePeer(info);
       return existing;
     }
-    const link = this.createLink({ peerId: info.peerId, polite, send: (message) => this.send(message) });
+    const link = this.createLink({ peerId: info.peerId, polite, send: (message) => this.sendFromLink(message) });
     const peer = { peerId: info.peerId, info, link };
     this.peers.set(info.peerId, peer);
     link.addEventListener('track', ({ detail }) => this.emit('peer-track', { peer, stream: detail.stream }));

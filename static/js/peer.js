@@ -3,6 +3,9 @@
 // The newcomer is impolite and makes the first offer; the peer that was
 // already in the room is polite: it waits for that offer, answers it with its
 // own tracks attached, and on any later collision rolls back its own offer.
+// Each link also reports its quality to the server (quality.js).
+
+import { QualityReporter, selectedPair } from './quality.js';
 
 const DISCONNECTED_GRACE_MS = 4000; // "disconnected" this long: restart ICE
 const OFFER_RESEND_MS = 6000; // an offer unanswered this long is sent again
@@ -40,6 +43,9 @@ export class PeerLink extends EventTarget {
     this.offerTimer = null;
     this.offerResends = 0;
     this.closed = false;
+    // For the quality reports: ICE restarts we asked for, and why the connection broke.
+    this.iceRestarts = 0;
+    this.iceFailures = { failed: 0, 'disconnected-timeout': 0 };
 
     this.pc = new RTCPeerConnection(config);
     this.pc.addEventListener('negotiationneeded', () => this.onNegotiationNeeded());
@@ -66,6 +72,18 @@ export class PeerLink extends EventTarget {
       // carries both m-lines and the polite side can answer with its tracks.
       for (const kind of KINDS) this.addTransceiver(kind);
     }
+
+    this.quality = new QualityReporter({
+      peerId,
+      getStats: () => this.pc.getStats(),
+      send: (message) => this.sendSignal(message),
+      info: () => ({
+        state: this.pc.connectionState,
+        iceRestarts: this.iceRestarts,
+        iceFailures: { ...this.iceFailures },
+      }),
+    });
+    this.quality.start();
   }
 
   emit(type, detail) {
@@ -201,8 +219,12 @@ export class PeerLink extends EventTarget {
       this.setState('connected');
     } else if (state === 'disconnected') {
       this.setState('reconnecting');
-      this.disconnectedTimer = setTimeout(() => this.restartIce(), DISCONNECTED_GRACE_MS);
+      this.disconnectedTimer = setTimeout(() => {
+        this.iceFailures['disconnected-timeout'] += 1;
+        this.restartIce();
+      }, DISCONNECTED_GRACE_MS);
     } else if (state === 'failed') {
+      this.iceFailures.failed += 1;
       this.setState('failed');
       // The impolite side restarts at once; the polite side only if that
       // does not happen, so the two restarts rarely collide.
@@ -224,6 +246,7 @@ export class PeerLink extends EventTarget {
     if (this.closed || this.pc.connectionState === 'connected') return;
     this.setState('reconnecting');
     this.receivedOffer = true; // after a restart either side may offer
+    this.iceRestarts += 1;
     this.pc.restartIce();
   }
 
@@ -252,11 +275,18 @@ export class PeerLink extends EventTarget {
     return level;
   }
 
+  /** The pair is ending (the peer left, we leave, the page goes away): its final quality report. */
+  reportFinal() {
+    this.quality.finish();
+  }
+
   close() {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.disconnectedTimer);
     this.clearOfferTimer();
+    // Before the connection closes: the final report says how it was at the end.
+    this.quality.finish();
     this.pc.close();
     this.setState('closed');
   }
@@ -287,14 +317,8 @@ export async function summarizeStats(pc, previous) {
     audioPacketsReceived: 0,
     videoFramesDecoded: 0,
   };
-  let pair = null;
+  const pair = selectedPair(report);
   report.forEach((stat) => {
-    if (stat.type === 'transport' && stat.selectedCandidatePairId) {
-      pair = report.get(stat.selectedCandidatePairId) || pair;
-    }
-  });
-  report.forEach((stat) => {
-    if (stat.type === 'candidate-pair' && !pair && stat.nominated && stat.state === 'succeeded') pair = stat;
     if (stat.type === 'inbound-rtp') {
       out.bytesIn += stat.bytesReceived || 0;
       out.packetsLost += Math.max(0, stat.packetsLost || 0);

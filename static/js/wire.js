@@ -17,6 +17,7 @@ export const CLIENT_TYPES = Object.freeze({
   UNLOCK: "unlock",
   PING: "ping",
   CLOSE: "close",
+  QUALITY: "quality",
 });
 export const SERVER_TYPES = Object.freeze({
   JOINED: "joined",
@@ -71,10 +72,22 @@ export const LIMITS = Object.freeze({
   ID_MAX: 64,
   NAME_MAX: 100,
   PEER_ID_MAX: 32,
+  QUALITY_COUNTER_MAX: 2147483647,
+  QUALITY_FRAME_MAX: 4096,
+  QUALITY_KBPS_MAX: 10000000,
+  QUALITY_MS_MAX: 86400000,
+  QUALITY_RTT_MAX: 60000,
   RESUME_TOKEN_MAX: 512,
 });
 export const PATTERNS = Object.freeze({
   PIN: "[0-9]{4,12}",
   ROOM_NUMBER: "[1-9][0-9]{8}",
   ROOM_NUMBER_SEPARATORS: "[\\s-]+",
+});
+export const QUALITY_ENUMS = Object.freeze({
+  CONNECTION_STATES: ["new", "connecting", "connected", "disconnected", "failed", "closed"],
+  CANDIDATE_TYPES: ["host", "srflx", "prflx", "relay"],
+  TRANSPORT_PROTOCOLS: ["udp", "tcp"],
+  RELAY_PROTOCOLS: ["udp", "tcp", "tls"],
+  ICE_FAILURE_CAUSES: ["failed", "disconnected-timeout"],
 });

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
 from tests.conftest import session_cookie
+from transport.testing import WebsocketCommunicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,4 +1,4 @@
-"""config/serve.py on a real worker: writes that fill a client's socket are queued, not lost."""
+"""transport/server.py on a real worker: writes that fill a client's socket are queued, not lost."""
 
 from __future__ import annotations
 

@@ -182,6 +182,8 @@ class Stack:
     relay: str
     turn_port: int
     turn_log: Path
+    # The SQLite file every worker shares: tests read what the server stored.
+    db: Path | None = None
     procs: list[Proc] = field(default_factory=list)
 
     def turn_log_text(self) -> str:
@@ -310,6 +312,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             relay=workers[2][1],
             turn_port=turn_port,
             turn_log=turn.log_path,
+            db=db,
             procs=procs,
         )
     finally:

@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+import redis.asyncio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -38,19 +39,22 @@ PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-async def layer_subscribers(layer: Any, name: str, *, expect: int, within: float = 3) -> int:
-    """How many subscribe to `name` in Redis, waiting up to `within` s for `expect`.
+async def layer_subscribers(layer: Any, channel: str, *, expect: int, within: float = 3) -> int:
+    """How many subscribe in Redis to `layer`'s `channel`, waiting up to `within` s for `expect`.
 
-    A channel layer (un)subscribes on its subscription connection and this asks
-    on another, so Redis may answer before it has read the command.
+    The layer unsubscribes on its subscription connection and this asks on
+    another, so Redis may answer before it has read the command.
     """
-    redis_client = layer._get_layer()._shards[0]._redis
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        [(_, count)] = await redis_client.pubsub_numsub(name)
-        if count == expect or asyncio.get_running_loop().time() > deadline:
-            return count
-        await asyncio.sleep(0.02)
+    client = redis.asyncio.Redis.from_url(layer.url)
+    try:
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            [(_, count)] = await client.pubsub_numsub(layer.redis_channel(channel))
+            if count == expect or asyncio.get_running_loop().time() > deadline:
+                return count
+            await asyncio.sleep(0.02)
+    finally:
+        await client.aclose()
 
 
 PASSWORD = "correct horse battery staple"

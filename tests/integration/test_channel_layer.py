@@ -1,4 +1,4 @@
-"""config/layers.py on the real Redis: two layer instances stand for two workers."""
+"""transport/layer.py on the real Redis: two layer instances stand for two workers."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import uuid
 import pytest
 import redis.exceptions
 
-from config.layers import BatchingPubSubChannelLayer
 from tests.integration.conftest import REDIS_URL, layer_subscribers
+from transport.layer import RedisPubSubLayer
 
 pytestmark = pytest.mark.slow
 
 
-def make_layer(url: str = REDIS_URL, prefix: str | None = None) -> BatchingPubSubChannelLayer:
-    return BatchingPubSubChannelLayer(hosts=[url], prefix=prefix or f"t{uuid.uuid4().hex[:10]}")
+def make_layer(url: str = REDIS_URL, prefix: str | None = None) -> RedisPubSubLayer:
+    return RedisPubSubLayer(hosts=[url], prefix=prefix or f"t{uuid.uuid4().hex[:10]}")
 
 
 @pytest.fixture
@@ -50,9 +50,9 @@ async def test_sends_queued_together_share_pipelines(workers, monkeypatch):
     a, b = workers
     channel = await b.new_channel()
     await a.send(channel, {"type": "t", "n": -1})  # connects the shard
-    shard = a._get_layer()._shards[0]
+    connections = a._loop_layer()
     batches = []
-    real_pipeline = shard._redis.pipeline
+    real_pipeline = connections.redis.pipeline
 
     def counting_pipeline(*args, **kwargs):
         pipe = real_pipeline(*args, **kwargs)
@@ -65,7 +65,7 @@ async def test_sends_queued_together_share_pipelines(workers, monkeypatch):
         pipe.execute = execute
         return pipe
 
-    monkeypatch.setattr(shard._redis, "pipeline", counting_pipeline)
+    monkeypatch.setattr(connections.redis, "pipeline", counting_pipeline)
     await asyncio.gather(*(a.send(channel, {"type": "t", "n": i}) for i in range(300)))
     received = await receive_n(b, channel, 301)
     assert [m["n"] for m in received] == [-1, *range(300)]
@@ -135,7 +135,7 @@ async def test_flush_makes_the_layer_like_new(workers):
     a, b = workers
     first = await b.new_channel()
     await b.flush()
-    assert b._get_layer().channels == {}
+    assert b.local_channels() == []
     second = await b.new_channel()
     await a.send(second, {"type": "again"})
     assert (await receive_n(b, second, 1))[0]["type"] == "again"
@@ -182,7 +182,7 @@ async def test_deleted_channel_delivers_nothing_more_and_is_unsubscribed(workers
     await a.send(channel, {"type": "after"})
     await asyncio.sleep(0.3)
     assert inbox.empty()
-    assert channel not in b._get_layer().channels
+    assert channel not in b.local_channels()
     assert await layer_subscribers(b, channel, expect=0) == 0
 
 
@@ -193,7 +193,7 @@ async def test_a_message_that_does_not_decode_is_dropped_without_stalling_the_re
     a, b = workers
     inbox: asyncio.Queue = asyncio.Queue()
     channel = await b.new_channel_into(inbox)
-    await a._get_layer()._shards[0].publish(channel, b"\xc1 not msgpack")
+    await a._loop_layer().publish(a.redis_channel(channel), b"\xc1 not msgpack")
     await a.send(channel, {"type": "fine"})
     started = asyncio.get_running_loop().time()
     assert [m["type"] for m in await queue_n(inbox, 1)] == ["fine"]

@@ -121,13 +121,19 @@ async def test_sigkill_worker_peers_time_out_or_resume(make_stack, ws_connect):
     assert stack.sql(
         "SELECT left_reason FROM rooms_participant WHERE peer_id = %s", k2.peer_id
     ) == [("timeout",)]
-    subscribed = set(r.pubsub_channels(f"{stack.prefix}*"))
-    assert not subscribed & set(dead_channels.values()), subscribed
-    group = f"{stack.prefix}__group__room-{number}"
+    # Redis names of the layer's channels and groups (transport/layer.py).
+    subscribed = set(r.pubsub_channels(f"{stack.prefix}:*"))
+    assert not subscribed & {f"{stack.prefix}:c:{c}" for c in dead_channels.values()}, subscribed
+    group = f"{stack.prefix}:g:room-{number}"
     # Besides, the surviving worker's own channel on the WORKERS group (revocations).
-    own = {name for name in subscribed if "worker." in name}
+    own = {name for name in subscribed if name.startswith(f"{stack.prefix}:c:worker.")}
     assert len(own) == 1, subscribed
-    assert subscribed == {*live.values(), group, f"{stack.prefix}__group__workers", *own}
+    assert subscribed == {
+        *(f"{stack.prefix}:c:{c}" for c in live.values()),
+        group,
+        f"{stack.prefix}:g:workers",
+        *own,
+    }
 
 
 class Caller:

@@ -93,6 +93,7 @@ export class FakeLink extends EventTarget {
     this.state = 'connecting';
     this.calls = [];
     this.closed = false;
+    this.finalReports = 0;
   }
 
   handleDescription(type, sdp) {
@@ -109,6 +110,10 @@ export class FakeLink extends EventTarget {
 
   setIceServers(config) {
     this.calls.push(['setIceServers', config]);
+  }
+
+  reportFinal() {
+    this.finalReports += 1;
   }
 
   close() {

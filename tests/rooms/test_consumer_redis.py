@@ -1,4 +1,4 @@
-"""The consumer on the product's Redis layer (config/layers.py), in process.
+"""The consumer on the product's Redis layer (transport/layer.py), in process.
 
 With that layer the consumer reads its channel's events from the queue its
 socket's frames arrive in (`new_channel_into`); these tests check that path
@@ -14,10 +14,11 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from config.layers import BatchingPubSubChannelLayer, _Sink
 from rooms.models import Participant
 from rooms.worker import get_worker
 from tests.integration.conftest import REDIS_URL, layer_subscribers
+from transport.inbox import Inbox
+from transport.layer import RedisPubSubLayer, _Sink
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,12 +30,12 @@ def redis_layer(settings):
     prefix = f"consumer-test-{uuid.uuid4().hex[:8]}"
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "config.layers.BatchingPubSubChannelLayer",
+            "BACKEND": "transport.layer.RedisPubSubLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": prefix},
         }
     }
     layer = get_channel_layer()
-    assert isinstance(layer, BatchingPubSubChannelLayer)
+    assert isinstance(layer, RedisPubSubLayer)
     return layer
 
 
@@ -50,8 +51,10 @@ async def test_events_reach_the_consumer_through_its_socket_queue(redis_layer, c
     answer = await b.join(a.room["number"])
     assert (await a.recv())["type"] == "peer-joined"
     channels = {peer.peer_id: await channel_of(peer.peer_id) for peer in (a, b)}
-    table = redis_layer._get_layer().channels
+    table = redis_layer._loop_layer().channels
+    # Direct delivery: each socket's channel puts its events into the socket's Inbox.
     assert all(type(table[channel]) is _Sink for channel in channels.values())
+    assert all(type(table[channel].queue) is Inbox for channel in channels.values())
     for channel in channels.values():
         assert await layer_subscribers(redis_layer, channel, expect=1) == 1
 
@@ -62,10 +65,10 @@ async def test_events_reach_the_consumer_through_its_socket_queue(redis_layer, c
 
     await b.close()
     assert await a.recv() == {"type": "peer-left", "peerId": b.peer_id, "reason": "disconnected"}
-    assert channels[b.peer_id] not in table
+    assert channels[b.peer_id] not in redis_layer.local_channels()
     assert await layer_subscribers(redis_layer, channels[b.peer_id], expect=0) == 0
     await a.close()
     # What stays is the worker's own channel, on which it hears revocations.
-    assert list(table) == [get_worker().channel]
+    assert redis_layer.local_channels() == [get_worker().channel]
     assert await layer_subscribers(redis_layer, channels[a.peer_id], expect=0) == 0
     await redis_layer.flush()

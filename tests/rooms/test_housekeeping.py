@@ -88,5 +88,6 @@ def test_prune_command_reports_what_it_did(capsys, alice, make_room):
     aged(make_room(alice), hours=48)
     call_command("prune")
     assert capsys.readouterr().out == (
-        "closed 1 idle rooms, deleted 0 chat lines and 0 expired sessions\n"
+        "closed 1 idle rooms, deleted 0 chat lines, 0 participants of the call history "
+        "and 0 expired sessions\n"
     )

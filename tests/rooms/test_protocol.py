@@ -937,11 +937,11 @@ async def test_sockets_past_the_per_account_cap_are_closed_4429(connect, alice, 
 
 async def test_logout_closes_the_sessions_socket_with_4401(connect, room_of, alice, bob):
     """Logging out over HTTP closes the sockets of that session (4401); the room sees it leave."""
-    from channels.testing import WebsocketCommunicator
     from django.test import Client
 
     from config.asgi import application
     from tests.conftest import Peer
+    from transport.testing import WebsocketCommunicator
 
     a, b = await room_of(alice, bob)
     client = Client()
