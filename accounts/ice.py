@@ -18,6 +18,8 @@ from typing import Any
 
 from django.conf import settings
 
+from infra import metrics
+
 
 def turn_password(*, secret: str, username: str) -> str:
     digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
@@ -26,6 +28,7 @@ def turn_password(*, secret: str, username: str) -> str:
 
 def turn_credentials(*, user_id: int, expires: int) -> dict[str, str]:
     username = f"{expires}:{user_id}"
+    metrics.TURN_CREDENTIALS.inc()
     return {
         "username": username,
         "credential": turn_password(secret=settings.TURN_SECRET, username=username),

@@ -531,3 +531,20 @@ for _name in (
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1")
 # --- end of call quality --------------------------------------------------------------
+
+# --- Operations: metrics and logs (docs/operations.md) -------------------------------
+# Metrics: every worker serves its own at /metrics (config/metrics.py), for
+# Prometheus on the internal network; refused when a proxy handed the
+# request on (BEHIND_PROXY and X-Forwarded-For), and Caddy refuses the path.
+# Logs: `plain` lines for people, or `json` (one object a line, for Loki or
+# ELK). The signaling events (join, leave, kick, close, refusals) carry
+# their fields either way (rooms/observe.py); never PINs, SDP or keys.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'")
+LOGGING["formatters"] = {
+    "plain": {"()": "infra.logs.PlainFormatter"},
+    "json": {"()": "infra.logs.JsonFormatter"},
+}
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
+# --- end of Operations ----------------------------------------------------------------

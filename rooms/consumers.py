@@ -34,7 +34,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from infra.db import db_call
-from rooms import errors, events, limits, quality, services, wire
+from rooms import errors, events, limits, observe, quality, services, wire
 from rooms import protocol as p
 from rooms.connections import get_connections
 from rooms.models import Participant, Room
@@ -100,12 +100,14 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         await self.accept()
+        self.opened_at = time.monotonic()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             # Accept first: a close before accept loses its code in the HTTP 403.
             await self.close(code=p.CLOSE_UNAUTHENTICATED)
             return
         if not await get_connections().admit(user_id=user.pk, channel=self.channel_name):
+            observe.rate_limit_close(self, "connections")
             await self.close(code=p.CLOSE_RATE_LIMITED, reason="too many connections")
             return
         client = self.scope.get("client")
@@ -197,6 +199,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
             # A fault of ours (database down, a bug): the client is told to retry
             # and the socket stays usable; the traceback goes to the log.
             logger.exception("signaling: failed to handle a message from user %s", self.user.pk)
+            observe.server_fault(self)
             await self.send_json(
                 wire.error(p.SERVER_BUSY, "the server could not do that; try again", msg_id)
             )
@@ -204,6 +207,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         self.invalid_frames = 0
 
     async def reply_error(self, err: p.ClientError) -> None:
+        observe.refused(self, err)
         await self.send_json(wire.error(err.code, err.message, err.msg_id))
         if err.code in (p.BAD_MESSAGE, p.TOO_LARGE):
             self.invalid_frames += 1
@@ -211,7 +215,9 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 await self.close(code=p.CLOSE_BAD_INPUT)
 
     async def refuse_flood(self) -> None:
+        observe.flooded()
         if not self.account.strikes.take():
+            observe.rate_limit_close(self, "messages")
             await self.close(code=p.CLOSE_RATE_LIMITED)
             return
         # One notice a second is enough: answering every refused frame would
@@ -229,8 +235,10 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if channel is None:
             raise p.ClientError(p.UNKNOWN_PEER, "no such peer in this room", msg_id=msg_id)
         text = wire.encode(wire.forwarded(msg, membership.peer_id))
+        observe.forwarded(msg["type"])
         await self.channel_layer.send(channel, events.signal(room_id=membership.room_id, text=text))
 
+    @observe.join_request("create")
     async def on_create(self, msg: dict[str, Any], msg_id: str | None) -> None:
         self.ensure_not_in_room(msg_id)
         with self.join_slot(msg_id):
@@ -272,6 +280,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
             )
         return slot
 
+    @observe.join_request("join")
     async def on_join(self, msg: dict[str, Any], msg_id: str | None) -> None:
         self.ensure_not_in_room(msg_id)
         with self.join_slot(msg_id):
@@ -320,6 +329,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         outbox = await db_call(services.participant_kick)(
             room_id=membership.room_id, actor=self.user, peer_id=msg["peer"]
         )
+        observe.kicked(self, msg["peer"])
         await events.publish(outbox, self.channel_layer)
 
     async def on_lock(self, msg: dict[str, Any], msg_id: str | None) -> None:
@@ -327,6 +337,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     async def on_close(self, msg: dict[str, Any], msg_id: str | None) -> None:
         await self.moderate(msg_id, services.room_close, reason="owner")
+        observe.closed_room(self)
 
     async def on_ping(self, msg: dict[str, Any], msg_id: str | None) -> None:
         await self.send_json(wire.pong(msg_id))
@@ -437,6 +448,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         """Carry on as the peer the token names, if it is still within its grace period."""
         peer_id = services.resume_token_peer(token=token, user=self.user)
         if peer_id is None:
+            observe.resumed("invalid")
             return False
         # Taking the presence first means no sweeper can expire the peer under us.
         seat = None
@@ -453,9 +465,12 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
             if await db_call(services.participant_was_replaced)(peer_id=peer_id, user=self.user):
                 # The seat moved to another tab or device of this account since:
                 # do not take it back; this socket is the one that goes.
+                observe.resumed("replaced")
                 await self.close(code=p.CLOSE_REPLACED)
                 return True
+            observe.resumed("expired")
             return False
+        observe.resumed("resumed")
         await self.take_seat(seat, msg_id=msg_id, created=False, resumed=True)
         return True
 
@@ -477,6 +492,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
             moderator=seat.moderator,
             peers={other.peer_id: other.channel_name for other in seat.present},
         )
+        observe.seated(self, created=created, resumed=resumed)
         await self.send_json(
             wire.joined(
                 room_object=wire.room(seat.room, participants=seat.participants),
@@ -500,6 +516,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         was = self.forget_room()
         if was is None:
             return
+        observe.detached(self, was)
         await self.channel_layer.group_discard(was.group, self.channel_name)
         await get_presence().renew([was.peer_id], seconds=settings.RESUME_GRACE)
 
@@ -508,6 +525,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         was = self.forget_room()
         if was is None:
             return
+        observe.left(self, was, reason)
         await self.channel_layer.group_discard(was.group, self.channel_name)
         await get_presence().remove(was.peer_id)
         if announce:
@@ -583,6 +601,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         membership = self.current(event)
         if membership is not None and event["peer_id"] == membership.peer_id:
             self.forget_room()
+            observe.let_go(self, membership, code)
             await self.channel_layer.group_discard(membership.group, self.channel_name)
             await self.close(code=code)
 

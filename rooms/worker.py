@@ -30,7 +30,7 @@ from django.conf import settings
 
 from infra.db import db_call
 from infra.redis import get_redis
-from rooms import events, housekeeping, selectors, services
+from rooms import events, housekeeping, observe, selectors, services
 from rooms.connections import get_connections
 from rooms.presence import get_presence
 from rooms.protocol import CLOSE_RECONNECT
@@ -130,6 +130,7 @@ class Worker:
             try:
                 await step()
             except Exception:
+                observe.worker_failed()
                 logger.warning("worker: %s failed", step.__name__, exc_info=True)
 
     async def renew(self) -> None:
@@ -162,6 +163,7 @@ class Worker:
                 raise
             except Exception:
                 # Redis away: the watch below restarts this once it is back.
+                observe.worker_failed()
                 logger.warning("worker: lost the WORKERS group; listening again", exc_info=True)
                 await asyncio.sleep(1)
 
@@ -211,6 +213,7 @@ class Worker:
         try:
             await get_presence().ping()
         except Exception:
+            observe.redis_unreachable()
             if self.redis_ok:
                 logger.error("worker: Redis is unreachable; signaling is down until it returns")
             self.redis_ok = False
@@ -265,10 +268,17 @@ class Worker:
 
 async def expire_peer(peer_id: str) -> None:
     """Announce a peer whose deadline passed, once, wherever its worker was."""
-    await events.publish(await db_call(services.participant_expire)(peer_id=peer_id))
+    outbox = await db_call(services.participant_expire)(peer_id=peer_id)
+    observe.peer_expired(peer_id, outbox)
+    await events.publish(outbox)
 
 
 _workers: dict[asyncio.AbstractEventLoop, Worker] = {}
+
+
+def all_workers() -> list[Worker]:
+    """This process's workers (one per event loop; daphne runs one loop)."""
+    return list(_workers.values())
 
 
 def get_worker() -> Worker:

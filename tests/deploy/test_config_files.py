@@ -79,7 +79,9 @@ def test_compose_resolves_services_and_secrets_from_env(tmp_path):
     assert result.returncode == 0, result.stderr
     config = yaml_to_dict(result.stdout)
     services = config["services"]
-    assert set(services) == {"proxy", "web", "postgres", "redis", "coturn", "janus"}
+    assert set(services) == {
+        *("proxy", "web", "postgres", "redis", "coturn", "janus", "prometheus", "grafana")
+    }
     for name in services:
         assert "healthcheck" in services[name], name
     assert services["web"]["depends_on"] == {
@@ -98,6 +100,38 @@ def test_compose_resolves_services_and_secrets_from_env(tmp_path):
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == env["POSTGRES_PASSWORD"]
     assert services["coturn"]["network_mode"] == "host"
     assert services["proxy"]["environment"]["DOMAIN"] == "video.example.org"
+
+
+def test_prometheus_and_grafana_are_reachable_from_the_host_only(tmp_path):
+    """Prometheus scrapes `web` on the internal network; both UIs listen on the host's loopback."""
+    project = compose_project(tmp_path)
+    result = compose(project, "config")
+    assert result.returncode == 0, result.stderr
+    config = yaml_to_dict(result.stdout)
+    prometheus, grafana = config["services"]["prometheus"], config["services"]["grafana"]
+    assert prometheus["image"] == "prom/prometheus:v2.53.3"
+    assert grafana["image"] == "grafana/grafana:11.3.0"
+    assert set(prometheus["networks"]) == {"backend", "monitoring"}
+    assert set(grafana["networks"]) == {"monitoring"}
+    assert "monitoring" not in config["services"]["web"]["networks"]
+    assert config["networks"]["backend"]["internal"] is True
+    assert prometheus["ports"] == ["127.0.0.1:9090:9090/tcp"]
+    assert grafana["ports"] == ["127.0.0.1:3000:3000/tcp"]
+    assert grafana["profiles"] == ["monitoring"]
+    mount = f"{project}/deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro"
+    assert mount in prometheus["volumes"]
+
+
+def test_prometheus_config_is_valid():
+    """promtool (Debian's prometheus package) accepts deploy/prometheus.yml."""
+    require("promtool")
+    result = subprocess.run(
+        ["promtool", "check", "config", str(REPO / "deploy" / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_compose_refuses_to_start_without_env(tmp_path):
@@ -265,6 +299,7 @@ def test_collectstatic_build_step(tmp_path):
         "denied-peer-ip=::ffff:0.0.0.0-::ffff:255.255.255.255",
         "denied-peer-ip=172.29.80.0-172.29.80.255",
         "denied-peer-ip=172.29.81.0-172.29.81.255",
+        "denied-peer-ip=172.29.82.0-172.29.82.255",
     ],
 )
 def test_turnserver_conf_is_hardened(line):

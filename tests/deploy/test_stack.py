@@ -426,3 +426,26 @@ def test_turn_rejects_forged_and_expired_credentials(stack):
         ):
             client.allocate(username, password)
         assert exc.value.code == 401, username
+
+
+def test_metrics_are_for_the_internal_network_only(stack):
+    """Through Caddy /metrics is 404; straight to a worker it is served, unless proxied."""
+    for path in ("/metrics", "/metrics/", "/METRICS", "/%6detrics", "/metrics?x=1"):
+        status, _response, body = stack.https("GET", path)
+        assert status == 404, path
+        assert "videorooms_" not in str(body), path
+    port = stack.worker_ports[0]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        # As Prometheus asks: the worker's address as Host, plain http.
+        conn.request("GET", "/metrics", headers={"Host": f"127.0.0.1:{port}"})
+        response = conn.getresponse()
+        assert response.status == 200
+        assert b"videorooms_sockets_open " in response.read()
+        # A proxy that forgot the Caddyfile's rule still sets X-Forwarded-For.
+        conn.request("GET", "/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+        response = conn.getresponse()
+        assert response.status == 404
+        assert b"videorooms_" not in response.read()
+    finally:
+        conn.close()
