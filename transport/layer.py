@@ -75,6 +75,8 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from infra import metrics
+
 logger = logging.getLogger(__name__)
 
 _MESSAGE = b"message"
@@ -299,6 +301,7 @@ class _LoopLayer:
         try:
             while self.outbox:
                 batch, self.outbox = self.outbox, []
+                metrics.observe_publish_batch(len(batch))
                 try:
                     pipe = self.redis.pipeline(transaction=False)
                     for name, data, _ in batch:

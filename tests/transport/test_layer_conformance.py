@@ -463,3 +463,32 @@ async def test_pubsub_survives_a_redis_restart(private_redis):
     finally:
         await a.flush()
         await b.flush()
+
+
+# --- what the layer reports -------------------------------------------------------------------
+
+
+async def test_redis_publishes_are_counted_in_batches():
+    """Each pipeline the Redis layer writes is one observation of its size in the histogram."""
+    from prometheus_client import REGISTRY
+
+    def observed() -> tuple[float, float]:
+        name = "videorooms_channel_layer_publish_batch_messages"
+        return (
+            REGISTRY.get_sample_value(f"{name}_count") or 0.0,
+            REGISTRY.get_sample_value(f"{name}_sum") or 0.0,
+        )
+
+    layer = redis_layer()
+    try:
+        channel = await layer.new_channel()
+        before = observed()
+        # Sent together: they leave in one pipeline, or a few under load.
+        await asyncio.gather(*(layer.send(channel, MESSAGE) for _ in range(5)))
+        for _ in range(5):
+            assert await within(layer.receive(channel)) == MESSAGE
+        count, total = (a - b for a, b in zip(observed(), before, strict=True))
+        assert total == 5
+        assert 1 <= count <= 5
+    finally:
+        await layer.flush()
