@@ -40,6 +40,23 @@ def test_every_guarded_piece_matches_what_is_installed():
     versions.check_all()
 
 
+def test_every_guarded_release_is_pinned_exactly():
+    """requirements.txt pins each guarded dependency at the release its piece was written for.
+
+    Without the pin a fresh install takes whatever is newest (autobahn, Twisted
+    and asgiref come in with daphne and channels), and the guard then, rightly,
+    refuses to start: a fresh clone must install what was measured.
+    """
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        name, sep, version = line.split("#")[0].strip().partition("==")
+        if sep:
+            pins[name.split("[")[0].lower()] = version
+    for piece in (server, consumer, testing):
+        for distribution, written_for in piece.VERSIONS.items():
+            assert pins.get(distribution.lower()) == written_for, (piece.__name__, distribution)
+
+
 @pytest.fixture
 def newer_daphne(tmp_path) -> dict[str, str]:
     """An environment in which importlib.metadata finds daphne 4.3.0 first (a fake dist-info)."""
