@@ -29,6 +29,7 @@ from rooms.events import publish_on_commit
 from rooms.models import CallQuality, ChatMessage, Participant, Room
 from rooms.overview import overview
 from rooms.selectors import QUALITY_TROUBLE, quality_reports, room_console, rooms_for_admin
+from rooms.templatetags.rooms_admin import format_duration
 
 # What each action writes to the admin log (LogEntry.change_message).
 ENDED_MESSAGE = "Ended the room: everyone in it was disconnected."
@@ -46,21 +47,6 @@ method_post = method_decorator(require_POST)
 def _change_user_permission() -> str:
     meta = get_user_model()._meta
     return f"{meta.app_label}.change_{meta.model_name}"
-
-
-def format_duration(seconds: float) -> str:
-    """A duration as people say it: "45 s", "12 min", "3 h 05 min", "2 d 4 h"."""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
 
 
 class ReadOnlyInline(admin.TabularInline):

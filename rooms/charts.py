@@ -43,7 +43,8 @@ class BarChart:
 
     @property
     def labelled(self) -> list[Bar]:
-        return self.bars[:: self.label_every]
+        """The bars that get a label: the last one (today), and every `label_every`-th before."""
+        return self.bars[::-1][:: self.label_every][::-1]
 
 
 def bar_chart(

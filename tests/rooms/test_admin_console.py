@@ -102,6 +102,7 @@ class TestConsole:
         row_a = cells(html, f'data-peer-id="{a.peer_id}"')
         assert row_a[0] == "Alice Liddell (alice) owner"
         assert row_a[1] == a.peer_id
+        assert re.fullmatch(r"\d\d:\d\d:\d\d \(for \d s\)", row_a[2]), row_a[2]
         assert row_a[3:7] == ["web-1:101", "on", "on", "no"]
         row_b = cells(html, f'data-peer-id="{b.peer_id}"')
         assert row_b[0] == "bob"
@@ -122,6 +123,7 @@ class TestConsole:
             "850 ms",
             "0 / 0",
         ]
+        assert re.fullmatch(r"\d s ago", good[9]), good[9]
         bad = cells(html, f'data-pair="{b.peer_id}:{a.peer_id}"')
         assert bad[:9] == [
             "bob → alice",
