@@ -249,6 +249,9 @@ class RoomAdmin(admin.ModelAdmin):
     def console_lock(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Lock (`locked=1`) or unlock (`locked=0`) the room; everyone in it hears."""
         room = self._room_or_404(request, object_id, change=True)
+        if not room.is_open:
+            self.message_user(request, errors.RoomClosed.default_message, messages.ERROR)
+            return self._back(room)
         locked = request.POST.get("locked") == "1"
         self._lock(request, room, locked=locked)
         self.message_user(request, LOCKED_MESSAGE if locked else UNLOCKED_MESSAGE, messages.SUCCESS)

@@ -160,12 +160,16 @@ class TestConsole:
         assert not re.search(r"\son[a-z]+=", html)
 
     def test_closed_room_console_offers_no_actions(self, admin_client, make_room, alice):
-        """A closed room's console says when it closed and has no buttons."""
+        """A closed room's console says when it closed, has no buttons, and refuses a lock."""
         room = make_room(alice)
         Room.objects.filter(pk=room.pk).update(closed_at=timezone.now())
         html = admin_client.get(f"{CHANGELIST}{room.pk}/console/").content.decode()
         assert "Closed at" in html
         assert "<form" not in html
+        response = admin_client.post(f"{CHANGELIST}{room.pk}/console/lock/", {"locked": "1"})
+        assert response.status_code == 302
+        assert Room.objects.get(pk=room.pk).locked is False
+        assert log_messages(room) == []
 
     def test_needs_staff_and_actions_need_post(self, make_room, alice, admin_client):
         """The console is the admin's: others go to the login page; its actions refuse GET."""
