@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import services as accounts_services
 from accounts.admin import BLOCKED_MESSAGE
-from rooms import charts, errors, selectors, services
+from rooms import charts, errors, observe, selectors, services
 from rooms.events import publish_on_commit
 from rooms.models import CallQuality, ChatMessage, Participant, Room
 from rooms.overview import overview
@@ -231,6 +231,7 @@ class RoomAdmin(admin.ModelAdmin):
         except errors.RoomsError as err:
             self.message_user(request, err.message, messages.ERROR)
             return self._back(room)
+        observe.admin_kicked(room=room.number, user=request.user.pk, target=peer_id)
         publish_on_commit(outbox)
         message = REMOVED_MESSAGE.format(username=target.user.get_username(), peer_id=peer_id)
         self.log_change(request, room, message)
@@ -279,9 +280,10 @@ class RoomAdmin(admin.ModelAdmin):
 
     def _close(self, request: HttpRequest, room: Room) -> bool:
         outbox = services.room_close(room_id=room.pk, reason="admin")
-        publish_on_commit(outbox)
         if outbox:
+            observe.admin_closed(room=room.number, user=request.user.pk)
             self.log_change(request, room, ENDED_MESSAGE)
+        publish_on_commit(outbox)
         return bool(outbox)
 
     def _lock(self, request: HttpRequest, room: Room, *, locked: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 
@@ -213,9 +214,10 @@ def post(client: Client, room: Room, action: str, **data) -> int:
 
 @pytest.mark.django_db(transaction=True)
 async def test_remove_kicks_the_peer_tells_the_others_and_is_logged(
-    room_of, superuser, alice, bob, carol
+    room_of, superuser, alice, bob, carol, caplog
 ):
-    """Remove: the peer gets `kicked` and 4003, the others `peer-left` (kicked), one log line."""
+    """Remove: the peer gets `kicked` and 4003, the others `peer-left`; both logs say so."""
+    caplog.set_level(logging.INFO, logger="rooms.signaling")
     a, b, c = await room_of(alice, bob, carol)
     room = await db_room(a.room["number"])
 
@@ -235,6 +237,23 @@ async def test_remove_kicks_the_peer_tells_the_others_and_is_logged(
     ]
     participant = await database_sync_to_async(Participant.objects.get)(peer_id=b.peer_id)
     assert participant.left_reason == "kicked"
+    signaling = [r.fields for r in caplog.records if r.name == "rooms.signaling"]
+    assert signaling[-2:] == [
+        {
+            "event": "kick",
+            "room": room.number,
+            "peer": None,
+            "user": superuser.pk,
+            "target": b.peer_id,
+        },
+        {
+            "event": "leave",
+            "reason": "kicked",
+            "room": room.number,
+            "peer": b.peer_id,
+            "user": bob.pk,
+        },
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -258,8 +277,11 @@ async def test_removing_someone_who_left_changes_and_logs_nothing(room_of, super
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_lock_unlock_and_end_reach_everyone_and_are_logged(room_of, superuser, alice, bob):
+async def test_lock_unlock_and_end_reach_everyone_and_are_logged(
+    room_of, superuser, alice, bob, caplog
+):
     """Lock, unlock, end from the console: room-updated twice, room-closed and 4000; three logs."""
+    caplog.set_level(logging.INFO, logger="rooms.signaling")
     a, b = await room_of(alice, bob)
     room = await db_room(a.room["number"])
     client = Client()
@@ -277,6 +299,12 @@ async def test_lock_unlock_and_end_reach_everyone_and_are_logged(room_of, superu
     for peer in (a, b):
         assert await peer.recv() == {"type": "room-closed", "reason": "admin"}
         assert await peer.expect_close() == 4000
+    closes = [
+        r.fields
+        for r in caplog.records
+        if r.name == "rooms.signaling" and r.fields["event"] == "close"
+    ]
+    assert closes == [{"event": "close", "room": room.number, "peer": None, "user": superuser.pk}]
     # Ending it again does nothing, and logs nothing.
     assert await database_sync_to_async(act)("end") == 302
     assert await database_sync_to_async(log_messages)(room) == [
