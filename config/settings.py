@@ -193,6 +193,16 @@ if REDIS_URL:
     if CHANNEL_LAYER == "pubsub":
         # Sends pipelined by one flusher; false: one PUBLISH round trip at a time (A/B only).
         CHANNEL_LAYERS["default"]["CONFIG"]["batch"] = env_bool("CHANNEL_LAYER_BATCH", True)
+    elif CHANNEL_LAYER == "core":
+        # channels_redis' core layer waits for messages with BZPOPMIN for up to
+        # 5 s (RedisChannelLayer.brpop_timeout), and redis-py 8 reads with a
+        # 5 s socket timeout by default: an idle worker's pop then ends in
+        # TimeoutError, raised into whichever consumer's receive() was doing
+        # it, which kills that socket (daphne: "Exception inside application").
+        # So reads may take the pop's 5 s and 10 s more.
+        CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+            {"address": REDIS_URL, "socket_timeout": 15}
+        ]
 else:
     # One process only: fine for `make run` and the tests, never for several workers.
     CHANNEL_LAYERS = {"default": {"BACKEND": "transport.layer.InMemoryLayer"}}
