@@ -152,7 +152,13 @@ class Worker:
         layer = get_channel_layer()
         while True:
             try:
-                self.channel = await layer.new_channel("worker.")
+                # The default prefix, like every other channel of the process:
+                # channels_redis' core layer keeps a process's channels in one
+                # Redis list per prefix and serves all its receive()s through one
+                # blocking pop, on the list of whoever holds its lock, so a
+                # channel named otherwise stalls the sockets' channels while it
+                # waits (up to 5 s per turn: messages queued, then ChannelFull).
+                self.channel = await layer.new_channel()
                 await layer.group_add(events.WORKERS_GROUP, self.channel)
                 self.listening.set()
                 while True:
