@@ -302,6 +302,10 @@ class OurServer(System):
             # rooms in every repetition of every system (their rooms stay open).
             OPEN_ROOMS_PER_USER="100000",
             ROOMS_CREATED_PER_HOUR="100000",
+            # Every benchmark socket comes from 127.0.0.1, and a join reserves a
+            # failure per address until it succeeds: hundreds of joins in flight
+            # at once (the burst, the room storm) would hit the address cap.
+            JOIN_FAILURE_ADDRESS_LIMIT="100000",
         )
         env.update(self.extra_env)
         env.update(self.overrides)
