@@ -130,6 +130,12 @@ def summarize(results: dict) -> dict:
                 )
             }
             s["join"]["errors"] = [e for j in joins for e in j["burst_errors"]][:3]
+        firsts = [r["first"] for r in reps if "first" in r]
+        if firsts:
+            s["first"] = {
+                k: median_or_nan([f[k] for f in firsts])
+                for k in ("create_ms", "join_ms", "second_create_ms", "second_join_ms")
+            }
         idles = [r["idle"] for r in reps if "idle" in r]
         if idles:
             s["idle"] = {
@@ -228,6 +234,10 @@ def rows(summary: dict) -> tuple[list[str], list[list[str]]]:
     )
     add("max OK msgs/s, rooms of 2", lambda s: _tput(s.get("tput2")))
     add("max OK msgs/s, rooms of 6", lambda s: _tput(s.get("tput6")))
+    add(
+        "first create / join after ready ms",
+        lambda s: _pair(s.get("first"), "create_ms", "join_ms"),
+    )
     add("join idle p50 ms", lambda s: _f(s.get("join", {}).get("seq_p50")))
     add("join idle p99 ms", lambda s: _f(s.get("join", {}).get("seq_p99")))
     add("join in burst p50 ms", lambda s: _f(s.get("join", {}).get("burst_p50"), "{:.0f}"))
@@ -269,6 +279,12 @@ def rows(summary: dict) -> tuple[list[str], list[list[str]]]:
         ref = systems["relay"]
         add("p50 @1k/s / relay", lambda s: _ratio(_p50(s), _p50(ref)))
     return header, table
+
+
+def _pair(row, a, b) -> str:
+    if not row:
+        return "-"
+    return f"{_f(row.get(a), '{:.1f}')} / {_f(row.get(b), '{:.1f}')}"
 
 
 def _storm_p99(s, key):
@@ -439,6 +455,17 @@ def targets(summary: dict) -> list[tuple[str, str, str]]:
             )
         )
     j = s.get("join")
+    first = s.get("first")
+    if j and first:
+        worst = max(first["create_ms"], first["join_ms"])
+        out.append(
+            (
+                "the first create and join after ready within 2x the join p50",
+                f"{first['create_ms']:.1f} / {first['join_ms']:.1f} ms vs p50 "
+                f"{j['seq_p50']:.1f} ms = {_ratio(worst, j['seq_p50'])}",
+                _yes(worst <= 2 * j["seq_p50"]),
+            )
+        )
     if j:
         out.append(("join p99 < 25 ms idle", f"{j['seq_p99']:.1f} ms", _yes(j["seq_p99"] < 25)))
         out.append(
@@ -627,6 +654,8 @@ def write_docs(results: dict, summary: dict) -> Path:
         f"client that could not send at the rate; the same in {plan['tput_rooms6']} rooms of "
         "six (every peer sends to the others in turn). `>=` means the last step passed, `<` "
         "that the first failed.",
+        "- **first joins**: right after every worker's `/readyz` answered 200 (as a proxy "
+        "would wait), one create on the first worker and one join on the second.\n"
         f"- **join**: {plan['join_seq']} sequential create+join pairs (socket open to "
         f"`joined`); then {plan['burst_rooms']} rooms created and "
         f"{plan['burst_rooms'] * plan['burst_per_room']} joins started at once.",

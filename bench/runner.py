@@ -86,6 +86,7 @@ class Plan:
     def slices(self) -> dict[str, int]:
         """Connections (hence users) each workload opens; each gets its own users."""
         return {
+            "first": 4,
             "fwd": 2 * self.fwd_rooms,
             "rooms6": 6 * self.tput_rooms6,
             "seq": 2 * self.join_seq,
@@ -277,6 +278,11 @@ class Runner:
         res: dict = {"errors": []}
         self.warnings = res["errors"]
         phase = int(time.time()) % 100_000 * 100
+        if "join" in plan.workloads:
+            try:
+                res["first"] = self.first_joins(system)
+            except Exception as exc:
+                res["errors"].append(f"first joins: {type(exc).__name__}: {exc}")
         steps = [
             ("forward", self.w_forward),
             ("rooms6", self.w_rooms6),
@@ -335,6 +341,20 @@ class Runner:
             time.sleep(0.3)
         capped = bool(steps) and steps[-1]["ok"]
         return {"max_ok": best, "capped": capped, "steps": steps}
+
+    def first_joins(self, system: System) -> dict:
+        """The first two create+join pairs after the workers said ready (create on 1, join on 2)."""
+        (cookies,) = self.cookie_slices(system, "first", [4])
+        first = [{"target": system.target, "cookies": cookies, "n": 2}]
+        rest = [{"target": system.target, "cookies": [], "n": 0}] * (len(self.shards) - 1)
+        ms = self.shards.call("join_seq", first + rest)[0]["ms"]
+        return {
+            "create_ms": ms[0],
+            "join_ms": ms[1],
+            "second_create_ms": ms[2],
+            "second_join_ms": ms[3],
+            "ready_wait_s": getattr(system, "ready_wait_s", float("nan")),
+        }
 
     def w_join(self, system: System, phase: int) -> dict:
         plan = self.plan

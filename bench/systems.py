@@ -127,6 +127,11 @@ class System(abc.ABC):
     def env(self) -> dict[str, str]:
         return dict(os.environ)
 
+    @property
+    def cwd(self) -> Path:
+        """Where the server processes run (the checkout they import)."""
+        return ROOT
+
     def prepare(self, users: int) -> None:  # noqa: B027 - optional hook
         """One-time work before the processes start (databases, npm)."""
 
@@ -140,7 +145,7 @@ class System(abc.ABC):
             log = open(self.logdir / f"{self.name}-{worker + 1}.log", "ab")  # noqa: SIM115
             proc = subprocess.Popen(
                 self.commands(port),
-                cwd=ROOT,
+                cwd=self.cwd,
                 env=self.env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -311,6 +316,14 @@ class OurServer(System):
         env.update(self.overrides)
         return env
 
+    @property
+    def cwd(self) -> Path:
+        # BENCH_TREE=/path/to/another/checkout (as a --variant setting): that
+        # code's server against this one, same database, in the same run (A/B of
+        # a code change, not a setting). Its migrations must be this tree's.
+        tree = self.overrides.get("BENCH_TREE")
+        return Path(tree) if tree else ROOT
+
     def commands(self, port: int) -> list[str]:
         return [sys.executable, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(port)]
 
@@ -339,6 +352,15 @@ class OurServer(System):
         self._prepared[self.db] = self.session_keys
 
     def ready(self) -> None:
+        # As a deployment does: no traffic before every worker's /readyz says ready.
+        t0 = time.monotonic()
+        for port in self.ports:
+            deadline = time.monotonic() + 60
+            while not http_200(f"http://127.0.0.1:{port}/readyz"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"/readyz on port {port} not ready after 60 s")
+                time.sleep(0.05)
+        self.ready_wait_s = time.monotonic() - t0
         # The login API must work; the bulk sessions only skip its deliberately slow hashing.
         if self.login_checked:
             return
@@ -404,6 +426,14 @@ def server_is_ready() -> bool:
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True
     )
     return res.returncode == 0
+
+
+def http_200(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310
+            return resp.status == 200
+    except OSError:  # HTTPError (503) included
+        return False
 
 
 def http_ok(url: str) -> bool:
