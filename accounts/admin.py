@@ -12,6 +12,10 @@ from django.utils.translation import ngettext
 
 from accounts import services
 
+# What the actions write to the admin log (LogEntry.change_message).
+BLOCKED_MESSAGE = "Blocked: deactivated and signed out everywhere."
+SIGNED_OUT_MESSAGE = "Signed out everywhere ({sessions} sessions)."
+
 User = get_user_model()
 # django.contrib.auth registers its own UserAdmin; this one extends it.
 admin.site.unregister(User)
@@ -25,7 +29,7 @@ class AccountAdmin(UserAdmin):
     def sign_out_everywhere(self, request: HttpRequest, queryset: QuerySet) -> None:
         for user in queryset:
             ended = services.user_sign_out_everywhere(user=user)
-            self.log_change(request, user, f"Signed out everywhere ({ended} sessions).")
+            self.log_change(request, user, SIGNED_OUT_MESSAGE.format(sessions=ended))
         count = len(queryset)
         self.message_user(
             request,
@@ -42,7 +46,7 @@ class AccountAdmin(UserAdmin):
                 self.message_user(request, _("You cannot block yourself."), messages.ERROR)
                 continue
             services.user_block(user=user)
-            self.log_change(request, user, "Blocked: deactivated and signed out everywhere.")
+            self.log_change(request, user, BLOCKED_MESSAGE)
             blocked += 1
         self.message_user(
             request,

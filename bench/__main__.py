@@ -85,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         "repeatable, interleaved with the others in every repetition (A/B/A/B)",
     )
     parser.add_argument(
+        "--ref",
+        action="append",
+        default=[],
+        metavar="REV",
+        help="also run our server as of git revision REV (e.g. HEAD~1) as system ours-at-REV, "
+        "interleaved with the others in every repetition: a change against the one before it",
+    )
+    parser.add_argument(
         "--workloads",
         default=None,
         help="comma-separated subset of forward,rooms6,join,idle,storm (default: all)",
@@ -153,11 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     OurServer.extra_env = dict(kv.split("=", 1) for kv in args.server_env)
 
     variants = dict(parse_variant(v) for v in args.variant)
+    refs = {f"ours-at-{rev}": rev for rev in args.ref}
     if args.systems:
         names = args.systems.split(",")
     else:
         names = ["ours-pubsub"] if variants else list(ALL_SYSTEMS)
     names += [f"ours-{name}" for name in variants]
+    names += list(refs)
     if any(n.startswith("ours") for n in names) and not server_is_ready():
         print(
             "bench: rooms/consumers.py missing or `manage.py check` fails; skipping our server",
@@ -182,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         from bench.profile import profile
 
-        (system,) = make_systems([args.profile], logdir, variants)
+        (system,) = make_systems([args.profile], logdir, variants, refs)
         profile(
             system,
             plan,
@@ -201,12 +211,15 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     t0 = time.monotonic()
-    results = run(plan, make_systems(names, logdir, variants), log=lambda m: print(m, flush=True))
+    results = run(
+        plan, make_systems(names, logdir, variants, refs), log=lambda m: print(m, flush=True)
+    )
     results["elapsed_s"] = time.monotonic() - t0
     results["machine"] = report.machine()
     results["machine"]["loadavg_at_start"] = load_at_start
     results["server_env"] = OurServer.extra_env
     results["variants"] = variants
+    results["refs"] = refs
     args.out.mkdir(parents=True, exist_ok=True)
     raw = args.out / f"results-{mode}-{stamp}.json"
     raw.write_text(json.dumps(results, indent=1, default=str))

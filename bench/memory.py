@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             port = free_port()
             log = open(outdir / "worker.log", "ab")  # noqa: SIM115
             proc = subprocess.Popen(
-                self.commands(port), cwd=self.cwd, env=self.env(), stdout=log, stderr=log
+                self.commands(port), cwd=self.root, env=self.env(), stdout=log, stderr=log
             )
             self.procs, self.ports = [proc], [port]
             wait_port(port, proc)

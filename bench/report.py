@@ -749,9 +749,8 @@ def write_docs(results: dict, summary: dict) -> Path:
         "in the same minutes); `--workloads forward,join`, `--rates`, `--duration` and "
         "`--ramp` narrow the run to what the A/B is about. Every speed-up of transport/ has "
         'such a switch (docs/architecture.md, "Transport").',
-        "- A code change is A/B-ed the same way with `--variant before:BENCH_TREE=/path`: that "
-        "variant's server runs from another checkout (e.g. `git archive main | tar -x -C "
-        "/tmp/before`), on the same database, interleaved with the others.",
+        "- A code change is A/B-ed the same way with `--ref REV` (repeatable): our server as of "
+        "that git revision, as system `ours-at-REV`, interleaved with the others.",
         "- `python -m bench.memory [--sockets 1000]`: one worker under tracemalloc, what an "
         "idle joined socket holds by package, source file and object type.",
         "- Needs Redis at 127.0.0.1:6379 (database "

@@ -111,6 +111,8 @@ class System(abc.ABC):
     procs: list[subprocess.Popen] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
     socketio: bool = False
+    # Where the processes start: the checkout under test (another revision's for --ref).
+    root: Path = ROOT
 
     @property
     def pids(self) -> list[int]:
@@ -127,11 +129,6 @@ class System(abc.ABC):
     def env(self) -> dict[str, str]:
         return dict(os.environ)
 
-    @property
-    def cwd(self) -> Path:
-        """Where the server processes run (the checkout they import)."""
-        return ROOT
-
     def prepare(self, users: int) -> None:  # noqa: B027 - optional hook
         """One-time work before the processes start (databases, npm)."""
 
@@ -145,7 +142,7 @@ class System(abc.ABC):
             log = open(self.logdir / f"{self.name}-{worker + 1}.log", "ab")  # noqa: SIM115
             proc = subprocess.Popen(
                 self.commands(port),
-                cwd=self.cwd,
+                cwd=self.root,
                 env=self.env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -307,22 +304,15 @@ class OurServer(System):
             # rooms in every repetition of every system (their rooms stay open).
             OPEN_ROOMS_PER_USER="100000",
             ROOMS_CREATED_PER_HOUR="100000",
-            # Every benchmark socket comes from 127.0.0.1, and a join reserves a
-            # failure per address until it succeeds: hundreds of joins in flight
-            # at once (the burst, the room storm) would hit the address cap.
+            # And the per-address join cap: every join attempt in flight holds one
+            # unit of it until it is answered (rooms/limits.py), and the burst's
+            # 1,000 people (and the room storm's) all come from 127.0.0.1, where in
+            # a deployment they come from their own addresses.
             JOIN_FAILURE_ADDRESS_LIMIT="100000",
         )
         env.update(self.extra_env)
         env.update(self.overrides)
         return env
-
-    @property
-    def cwd(self) -> Path:
-        # BENCH_TREE=/path/to/another/checkout (as a --variant setting): that
-        # code's server against this one, same database, in the same run (A/B of
-        # a code change, not a setting). Its migrations must be this tree's.
-        tree = self.overrides.get("BENCH_TREE")
-        return Path(tree) if tree else ROOT
 
     def commands(self, port: int) -> list[str]:
         return [sys.executable, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(port)]
@@ -330,7 +320,7 @@ class OurServer(System):
     def manage(self, *args: str) -> str:
         out = subprocess.run(
             [sys.executable, "manage.py", *args],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env(),
             check=True,
             capture_output=True,
@@ -390,10 +380,34 @@ class OurServer(System):
         subprocess.run(["dropdb", *PG, "--if-exists", "--force", self.db], capture_output=True)
 
 
+def checkout(rev: str, logdir: Path) -> Path:
+    """A copy of revision `rev`'s tree (git archive) under `logdir`, to run it beside this one."""
+    sha = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    dest = logdir / f"tree-{sha[:12]}"
+    if not dest.exists():
+        dest.mkdir(parents=True)
+        archive = subprocess.Popen(["git", "archive", sha], cwd=ROOT, stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
+        if archive.wait() != 0:
+            raise SystemExit(f"--ref {rev}: git archive failed")
+    return dest
+
+
 def make_systems(
-    names: list[str], logdir: Path, variants: dict[str, dict[str, str]] | None = None
+    names: list[str],
+    logdir: Path,
+    variants: dict[str, dict[str, str]] | None = None,
+    refs: dict[str, str] | None = None,
 ) -> list[System]:
-    """The systems called `names`; `ours-NAME` for each of `variants` (our server, changed env)."""
+    """The systems called `names`; `ours-NAME` for each of `variants` (our server, changed env)
+    and `ours-at-REV` for each of `refs` (our server as of another git revision, in its own
+    database: the same run compares a change with the commit before it)."""
     db = f"bench_{os.getpid()}"
     table = {
         "ours-pubsub": lambda: OurServer(
@@ -409,6 +423,15 @@ def make_systems(
         label = "ours, " + ", ".join(f"{k}={v}" for k, v in env.items())
         table[f"ours-{name}"] = lambda n=name, lb=label, e=env: OurServer(
             f"ours-{n}", lb, logdir, layer=e.get("CHANNEL_LAYER", "pubsub"), db=db, env=e
+        )
+    for name, rev in (refs or {}).items():
+        table[name] = lambda n=name, r=rev: OurServer(
+            n,
+            f"ours at {r}",
+            logdir,
+            layer="pubsub",
+            db=f"{db}_{n.replace('-', '_')}",
+            root=checkout(r, logdir),
         )
     unknown = set(names) - set(table)
     if unknown:

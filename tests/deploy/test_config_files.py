@@ -109,7 +109,16 @@ def test_prometheus_and_grafana_are_reachable_from_the_host_only(tmp_path):
     assert result.returncode == 0, result.stderr
     config = yaml_to_dict(result.stdout)
     prometheus, grafana = config["services"]["prometheus"], config["services"]["grafana"]
-    assert prometheus["image"] == "prom/prometheus:v2.53.3"
+    # Debian's build, the same release as the Prometheus test runs against.
+    assert prometheus["build"]["context"] == f"{project}/deploy/prometheus"
+    dockerfile = (Path(project) / "deploy/prometheus/Dockerfile").read_text()
+    installed = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", "prometheus"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"prometheus={installed} " in dockerfile
     assert grafana["image"] == "grafana/grafana:11.3.0"
     assert set(prometheus["networks"]) == {"backend", "monitoring"}
     assert set(grafana["networks"]) == {"monitoring"}
