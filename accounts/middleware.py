@@ -20,10 +20,10 @@ from importlib import import_module
 from types import SimpleNamespace
 from typing import Any
 
-from channels.sessions import CookieMiddleware
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
+from django.http import parse_cookie
 
 from infra.db import db_call
 
@@ -37,16 +37,29 @@ def user_for_session(session_key: str | None) -> Any:
     return get_user(SimpleNamespace(session=store))
 
 
+def session_key(scope: dict[str, Any]) -> str | None:
+    """The session cookie of the handshake's (first) Cookie header, as Channels reads cookies."""
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            return parse_cookie(value.decode("latin1")).get(settings.SESSION_COOKIE_NAME)
+    return None
+
+
 class SessionUserMiddleware:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        key = scope["cookies"].get(settings.SESSION_COOKIE_NAME)
+        key = session_key(scope)
         user = await db_call(user_for_session)(key)
         return await self.inner(dict(scope, user=user, session_key=key), receive, send)
 
 
 def WebSocketAuthStack(inner: Any) -> Any:
-    """Cookies, then the session's user."""
-    return CookieMiddleware(SessionUserMiddleware(inner))
+    """The session cookie's user, in `scope["user"]` (and its key in `scope["session_key"]`).
+
+    Not Channels' CookieMiddleware in front: nothing reads the other cookies,
+    and its parsed dict and its copy of the scope stayed alive for as long as
+    the socket did (0.7 KiB per idle socket, tracemalloc, 2026-12-01).
+    """
+    return SessionUserMiddleware(inner)

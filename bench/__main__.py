@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workloads",
         default=None,
-        help="comma-separated subset of forward,rooms6,join,idle (default: all)",
+        help="comma-separated subset of forward,rooms6,join,idle,storm (default: all)",
     )
     parser.add_argument(
         "--rates", default=None, help="comma-separated fixed forward rates (msgs/s)"

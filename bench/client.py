@@ -80,6 +80,11 @@ class Peer(WSListener):
         self.peer_id = ""
         self.room: str | None = None
         self.frag = bytearray()
+        # The peer ids `joined` listed (the room storm offers to each).
+        self.present: list[str] = []
+        # Room storm: this socket's room and its sender number (bench/storm.py).
+        self.storm_room = None
+        self.storm_index = -1
 
     # picows callbacks
     def on_ws_connected(self, transport: WSTransport) -> None:
@@ -177,9 +182,13 @@ class Shard:
         self.rooms: list[list[Peer]] = []
         self.idle: list[Peer] = []
         self.target: Target | None = None
+        self.storm = None  # a bench.storm.Storm while the room storm runs
 
     # receiving side of the forward workload
     def record(self, payload: bytes, receiver: Peer) -> None:
+        if self.storm is not None:
+            self.storm.on_frame(payload, receiver)
+            return
         t_recv = now_ns()
         tag = parse_tag(payload)
         stats = self.stats
@@ -197,10 +206,18 @@ class Shard:
         else:
             stats.max_seq[pair] = seq
 
-    async def connect(self, target: Target, worker: int, cookie: str | None) -> Peer:
+    async def connect(self, target: Target, worker: int, cookie: str | None, setup=None) -> Peer:
+        """Open a socket; `setup(peer)` runs before any frame can arrive."""
         socketio = target.socketio
+
+        def make() -> Peer:
+            peer = Peer(self, socketio)
+            if setup is not None:
+                setup(peer)
+            return peer
+
         _, peer = await ws_connect(
-            lambda: Peer(self, socketio),
+            make,
             target.url(worker),
             extra_headers=target.headers(worker, cookie),
             websocket_handshake_timeout=30,
@@ -212,11 +229,17 @@ class Shard:
         return peer
 
     async def enter(
-        self, target: Target, worker: int, cookie: str | None, room: str | None, capacity: int
+        self,
+        target: Target,
+        worker: int,
+        cookie: str | None,
+        room: str | None,
+        capacity: int,
+        setup=None,
     ) -> tuple[Peer, float]:
         """Open a socket and create or join a room; return the peer and ms to `joined`."""
         t0 = time.perf_counter()
-        peer = await self.connect(target, worker, cookie)
+        peer = await self.connect(target, worker, cookie, setup)
         if room is None:
             peer.send({"type": "create", "capacity": capacity, "id": "c"})
         else:
@@ -225,6 +248,7 @@ class Shard:
         ms = (time.perf_counter() - t0) * 1000
         peer.peer_id = joined["peerId"]
         peer.room = joined["room"]["number"]
+        peer.present = [other["peerId"] for other in joined.get("peers", ())]
         return peer, ms
 
     # commands ---------------------------------------------------------------
@@ -253,6 +277,23 @@ class Shard:
         if not self.rooms and errors:
             raise ProtocolError(f"no room could be set up: {errors[0]}")
         return {"rooms": len(self.rooms), "failed": len(errors), "error": errors[:1]}
+
+    async def cmd_storm_prepare(self, target, cookies, n_rooms, size, candidates, phase):
+        """Room storm, part one: every room's owner creates it (not timed)."""
+        from bench.storm import Storm
+
+        self.target = target
+        self.storm = Storm(self, target, cookies, n_rooms, size, candidates, phase)
+        return await self.storm.prepare()
+
+    async def cmd_storm_go(self, within):
+        """Room storm, part two: everyone else joins at once and negotiates; the figures."""
+        storm = self.storm
+        try:
+            return await storm.go(within)
+        finally:
+            self.rooms = storm.peers_by_room()
+            self.storm = None
 
     async def cmd_teardown(self):
         for room in self.rooms:

@@ -98,6 +98,8 @@ class Templates:
     def __init__(self, socketio: bool) -> None:
         pre, post = (b'42["msg",', b"]") if socketio else (b"", b"")
         self.offer_head = pre + b'{"type":"offer","sdp":"' + _json_str(SDP_PREFIX)
+        # An answer is as long as the offer (the same codecs, chosen back).
+        self.answer_head = pre + b'{"type":"answer","sdp":"' + _json_str(SDP_PREFIX)
         self.offer_tail = b'\\r\\n","to":"%s"}' + post
         self.cand_head = pre + b'{"type":"candidate","candidate":{"candidate":"'
         self.cand_head += CANDIDATE_PREFIX.encode()
@@ -106,6 +108,9 @@ class Templates:
 
     def offer(self, to: bytes, tag: bytes) -> bytes:
         return self.offer_head + tag + (self.offer_tail % to)
+
+    def answer(self, to: bytes, tag: bytes) -> bytes:
+        return self.answer_head + tag + (self.offer_tail % to)
 
     def candidate(self, to: bytes, tag: bytes) -> bytes:
         return self.cand_head + tag + (self.cand_tail % to)

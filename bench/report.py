@@ -130,6 +130,12 @@ def summarize(results: dict) -> dict:
                 )
             }
             s["join"]["errors"] = [e for j in joins for e in j["burst_errors"]][:3]
+        firsts = [r["first"] for r in reps if "first" in r]
+        if firsts:
+            s["first"] = {
+                k: median_or_nan([f[k] for f in firsts])
+                for k in ("create_ms", "join_ms", "second_create_ms", "second_join_ms")
+            }
         idles = [r["idle"] for r in reps if "idle" in r]
         if idles:
             s["idle"] = {
@@ -144,6 +150,28 @@ def summarize(results: dict) -> dict:
                     "rss_kib_after",
                 )
             }
+        storms = [r["storm"] for r in reps if "storm" in r]
+        s["storm"] = {}
+        for rooms, size in plan.get("storm", []):
+            key = f"{rooms}x{size}"
+            steps = [x[key] for x in storms if key in x]
+            if steps:
+                s["storm"][key] = {
+                    k: median_or_nan([x[k] for x in steps])
+                    for k in (
+                        "rooms",
+                        "negotiated",
+                        "failed_rooms",
+                        "failed_joins",
+                        "room_p50",
+                        "room_p99",
+                        "room_max",
+                        "join_p50",
+                        "join_p99",
+                        "took",
+                        "server_cpu_s",
+                    )
+                }
         out["systems"][name] = s
     return out
 
@@ -206,11 +234,33 @@ def rows(summary: dict) -> tuple[list[str], list[list[str]]]:
     )
     add("max OK msgs/s, rooms of 2", lambda s: _tput(s.get("tput2")))
     add("max OK msgs/s, rooms of 6", lambda s: _tput(s.get("tput6")))
+    add(
+        "first create / join after ready ms",
+        lambda s: _pair(s.get("first"), "create_ms", "join_ms"),
+    )
     add("join idle p50 ms", lambda s: _f(s.get("join", {}).get("seq_p50")))
     add("join idle p99 ms", lambda s: _f(s.get("join", {}).get("seq_p99")))
     add("join in burst p50 ms", lambda s: _f(s.get("join", {}).get("burst_p50"), "{:.0f}"))
     add("join in burst p99 ms", lambda s: _f(s.get("join", {}).get("burst_p99"), "{:.0f}"))
     add("burst took s (failed)", lambda s: _burst(s.get("join")))
+    for rooms, size in summary["plan"].get("storm", []):
+        key = f"{rooms}x{size}"
+        add(
+            f"storm {rooms} rooms of {size}: room p50 ms",
+            lambda s, k=key: _f(s.get("storm", {}).get(k, {}).get("room_p50"), "{:.0f}"),
+        )
+        add(
+            f"storm {rooms} rooms of {size}: room p99 ms",
+            lambda s, k=key: _f(s.get("storm", {}).get(k, {}).get("room_p99"), "{:.0f}"),
+        )
+        add(
+            f"storm {rooms} rooms of {size}: failed rooms/joins",
+            lambda s, k=key: _storm_failed(s.get("storm", {}).get(k)),
+        )
+        add(
+            f"storm {rooms} rooms of {size}: server CPU s",
+            lambda s, k=key: _f(s.get("storm", {}).get(k, {}).get("server_cpu_s")),
+        )
     add("idle conns held/asked", lambda s: _idle(s.get("idle")))
     add("server KiB per idle conn", lambda s: _f(s.get("idle", {}).get("kib_per_conn"), "{:.1f}"))
     add(
@@ -220,10 +270,31 @@ def rows(summary: dict) -> tuple[list[str], list[list[str]]]:
     if "socketio" in systems:
         ref = systems["socketio"]
         add("throughput / socket.io", lambda s: _ratio(_max(s, "tput2"), _max(ref, "tput2")))
+        for rooms, size in summary["plan"].get("storm", []):
+            add(
+                f"storm {rooms}x{size} room p99 / socket.io",
+                lambda s, k=f"{rooms}x{size}": _ratio(_storm_p99(s, k), _storm_p99(ref, k)),
+            )
     if "relay" in systems:
         ref = systems["relay"]
         add("p50 @1k/s / relay", lambda s: _ratio(_p50(s), _p50(ref)))
     return header, table
+
+
+def _pair(row, a, b) -> str:
+    if not row:
+        return "-"
+    return f"{_f(row.get(a), '{:.1f}')} / {_f(row.get(b), '{:.1f}')}"
+
+
+def _storm_p99(s, key):
+    return s.get("storm", {}).get(key, {}).get("room_p99")
+
+
+def _storm_failed(step) -> str:
+    if not step:
+        return "-"
+    return f"{step['failed_rooms']:.0f}/{step['failed_joins']:.0f}"
 
 
 def _max(s, key):
@@ -384,6 +455,17 @@ def targets(summary: dict) -> list[tuple[str, str, str]]:
             )
         )
     j = s.get("join")
+    first = s.get("first")
+    if j and first:
+        worst = max(first["create_ms"], first["join_ms"])
+        out.append(
+            (
+                "the first create and join after ready within 2x the join p50",
+                f"{first['create_ms']:.1f} / {first['join_ms']:.1f} ms vs p50 "
+                f"{j['seq_p50']:.1f} ms = {_ratio(worst, j['seq_p50'])}",
+                _yes(worst <= 2 * j["seq_p50"]),
+            )
+        )
     if j:
         out.append(("join p99 < 25 ms idle", f"{j['seq_p99']:.1f} ms", _yes(j["seq_p99"] < 25)))
         out.append(
@@ -391,6 +473,23 @@ def targets(summary: dict) -> list[tuple[str, str, str]]:
                 f"join p99 < 250 ms in a burst of {j['burst_n']:.0f}",
                 f"{j['burst_p99']:.0f} ms, {j['burst_failed']:.0f} failed",
                 _yes(j["burst_p99"] < 250 and not j["burst_failed"]),
+            )
+        )
+    for rooms, size in summary["plan"].get("storm", []):
+        step = s.get("storm", {}).get(f"{rooms}x{size}")
+        if not step or size != 12:
+            continue
+        ref = systems.get("socketio", {}).get("storm", {}).get(f"{rooms}x{size}")
+        ratio = _ratio(step["room_p99"], ref["room_p99"]) if ref else "-"
+        met = step["failed_rooms"] == 0 and step["room_p99"] < 1000
+        if ref:
+            met = met and step["room_p99"] <= ref["room_p99"]
+        out.append(
+            (
+                f"storm: {rooms} rooms of 12 negotiated, p99 per room < 1 s, <= socket.io",
+                f"{step['negotiated']:.0f}/{rooms} rooms, p99 {step['room_p99']:.0f} ms"
+                f" ({ratio} socket.io's)",
+                _yes(met) if rooms >= 50 else "not at this size (run --full)",
             )
         )
     return out
@@ -555,9 +654,21 @@ def write_docs(results: dict, summary: dict) -> Path:
         f"client that could not send at the rate; the same in {plan['tput_rooms6']} rooms of "
         "six (every peer sends to the others in turn). `>=` means the last step passed, `<` "
         "that the first failed.",
+        "- **first joins**: right after every worker's `/readyz` answered 200 (as a proxy "
+        "would wait), one create on the first worker and one join on the second.\n"
         f"- **join**: {plan['join_seq']} sequential create+join pairs (socket open to "
         f"`joined`); then {plan['burst_rooms']} rooms created and "
         f"{plan['burst_rooms'] * plan['burst_per_room']} joins started at once.",
+        "- **storm**: "
+        + "; ".join(f"{r} rooms of {n}" for r, n in plan.get("storm", []))
+        + ". Each room's owner creates it; then all other members of all rooms open their "
+        "sockets and join at once (spread over both workers). Each newcomer sends every "
+        "peer `joined` listed a ~5 KB offer and "
+        f"{plan.get('storm_candidates', 4)} candidates; each peer that gets an offer answers "
+        "(as large) with as many candidates. A room is negotiated when every pair has both "
+        "SDPs and all candidates; the figure is the time from the start to that, per room "
+        "(bench/storm.py). Failed: rooms not negotiated within "
+        f"{plan.get('storm_within', 30):g} s; CPU: the two server processes over the step.",
         f"- **idle**: {2 * plan['idle_pairs']} sockets joined in rooms of two across both "
         "workers and held; server memory is the growth of the two processes' RSS "
         "(/proc/PID/status), Redis the growth of INFO used_memory, divided by the sockets "
@@ -638,6 +749,10 @@ def write_docs(results: dict, summary: dict) -> Path:
         "in the same minutes); `--workloads forward,join`, `--rates`, `--duration` and "
         "`--ramp` narrow the run to what the A/B is about. Every speed-up of transport/ has "
         'such a switch (docs/architecture.md, "Transport").',
+        "- A code change is A/B-ed the same way with `--ref REV` (repeatable): our server as of "
+        "that git revision, as system `ours-at-REV`, interleaved with the others.",
+        "- `python -m bench.memory [--sockets 1000]`: one worker under tracemalloc, what an "
+        "idle joined socket holds by package, source file and object type.",
         "- Needs Redis at 127.0.0.1:6379 (database "
         f"{REDIS_DB} is flushed), PostgreSQL at 127.0.0.1:5432 (a throwaway database is "
         "created and dropped), Node + npm (the socket.io peer is `npm ci`-ed on first use); "

@@ -33,8 +33,15 @@ class Plan:
     burst_rooms: int = 50
     burst_per_room: int = 4
     idle_pairs: int = 250
+    # Room storm (bench/storm.py): [rooms, people per room] per step, candidates
+    # each side of a pair trickles, and how long a step may take.
+    storm: list[list[int]] = field(default_factory=lambda: [[10, 12], [25, 4]])
+    storm_candidates: int = 4
+    storm_within: float = 30.0
     drain: float = 3.0  # longest wait for stragglers after a step's last send
-    workloads: list[str] = field(default_factory=lambda: ["forward", "rooms6", "join", "idle"])
+    workloads: list[str] = field(
+        default_factory=lambda: ["forward", "rooms6", "join", "idle", "storm"]
+    )
 
     @classmethod
     def preset(cls, mode: str) -> Plan:
@@ -51,6 +58,8 @@ class Plan:
                 join_seq_seconds=120.0,
                 burst_rooms=250,
                 idle_pairs=5000,
+                storm=[[50, 12], [150, 4]],
+                storm_within=60.0,
                 drain=10.0,
             )
         if mode == "tiny":
@@ -67,6 +76,7 @@ class Plan:
                 burst_rooms=5,
                 burst_per_room=2,
                 idle_pairs=20,
+                storm=[[1, 12], [2, 4]],
             )
         return cls(mode="quick")
 
@@ -76,11 +86,13 @@ class Plan:
     def slices(self) -> dict[str, int]:
         """Connections (hence users) each workload opens; each gets its own users."""
         return {
+            "first": 4,
             "fwd": 2 * self.fwd_rooms,
             "rooms6": 6 * self.tput_rooms6,
             "seq": 2 * self.join_seq,
             "burst": self.burst_rooms * (1 + self.burst_per_room),
             "idle": 2 * self.idle_pairs,
+            "storm": sum(rooms * size for rooms, size in self.storm),
         }
 
 
@@ -153,10 +165,15 @@ class Runner:
         self.shards.close()
 
     # --- helpers -----------------------------------------------------------------
-    def cookie_slices(self, system: System, workload: str, per_shard: list[int]) -> list[list]:
-        """Disjoint cookies for each shard: `per_shard[i]` connections in shard i."""
+    def cookie_slices(
+        self, system: System, workload: str, per_shard: list[int], skip: int = 0
+    ) -> list[list]:
+        """Disjoint cookies for each shard: `per_shard[i]` connections in shard i.
+
+        `skip` passes over the first cookies of the workload's slice (another step's).
+        """
         sizes = self.plan.slices()
-        offset = 1  # cookie 0 is the one the login API issued; keep it for sanity checks
+        offset = 1 + skip  # cookie 0 is the one the login API issued; keep it for sanity checks
         for name, size in sizes.items():
             if name == workload:
                 break
@@ -261,11 +278,17 @@ class Runner:
         res: dict = {"errors": []}
         self.warnings = res["errors"]
         phase = int(time.time()) % 100_000 * 100
+        if "join" in plan.workloads:
+            try:
+                res["first"] = self.first_joins(system)
+            except Exception as exc:
+                res["errors"].append(f"first joins: {type(exc).__name__}: {exc}")
         steps = [
             ("forward", self.w_forward),
             ("rooms6", self.w_rooms6),
             ("join", self.w_join),
             ("idle", self.w_idle),
+            ("storm", self.w_storm),
         ]
         for name, fn in steps:
             if name not in plan.workloads:
@@ -319,6 +342,20 @@ class Runner:
         capped = bool(steps) and steps[-1]["ok"]
         return {"max_ok": best, "capped": capped, "steps": steps}
 
+    def first_joins(self, system: System) -> dict:
+        """The first two create+join pairs after the workers said ready (create on 1, join on 2)."""
+        (cookies,) = self.cookie_slices(system, "first", [4])
+        first = [{"target": system.target, "cookies": cookies, "n": 2}]
+        rest = [{"target": system.target, "cookies": [], "n": 0}] * (len(self.shards) - 1)
+        ms = self.shards.call("join_seq", first + rest)[0]["ms"]
+        return {
+            "create_ms": ms[0],
+            "join_ms": ms[1],
+            "second_create_ms": ms[2],
+            "second_join_ms": ms[3],
+            "ready_wait_s": getattr(system, "ready_wait_s", float("nan")),
+        }
+
     def w_join(self, system: System, phase: int) -> dict:
         plan = self.plan
         (cookies,) = self.cookie_slices(system, "seq", [2 * plan.join_seq])
@@ -358,6 +395,73 @@ class Runner:
             "burst_failed": burst.get("failed", 0),
             "burst_errors": burst.get("errors", []),
         }
+
+    def w_storm(self, system: System, phase: int) -> dict:
+        """Room storms: all members of N rooms join at once and negotiate a full mesh."""
+        plan = self.plan
+        out, skip = {}, 0
+        for k, (n_rooms, size) in enumerate(plan.storm):
+            if k:
+                self.shards.call("teardown", [{}] * len(self.shards), timeout=60)
+                time.sleep(0.5 if plan.mode != "full" else 2.0)
+            rooms = split(n_rooms, len(self.shards))
+            cookies = self.cookie_slices(system, "storm", [r * size for r in rooms], skip=skip)
+            skip += n_rooms * size
+            prepared = self.shards.call(
+                "storm_prepare",
+                [
+                    {
+                        "target": system.target,
+                        "cookies": c,
+                        "n_rooms": r,
+                        "size": size,
+                        "candidates": plan.storm_candidates,
+                        "phase": phase + k,
+                    }
+                    for c, r in zip(cookies, rooms, strict=True)
+                ],
+            )
+            self.settle(system)
+            cpu0, rcpu0 = proc_cpu_seconds(system.pids), self.redis.cpu_seconds()
+            results = self.shards.call(
+                "storm_go",
+                [{"within": plan.storm_within}] * len(self.shards),
+                timeout=plan.storm_within + 120,
+            )
+            cpu1, rcpu1 = proc_cpu_seconds(system.pids), self.redis.cpu_seconds()
+            room_ms = sorted(x for r in results for x in r["room_ms"])
+            join_ms = sorted(x for r in results for x in r["join_ms"])
+            server_errors: dict[str, int] = {}
+            for r in results:
+                for code, count in r["server_errors"].items():
+                    server_errors[code] = server_errors.get(code, 0) + count
+            setup_failed = sum(p["failed"] for p in prepared)
+            step = {
+                "rooms": n_rooms,
+                "size": size,
+                "negotiated": len(room_ms),
+                "failed_rooms": n_rooms - len(room_ms),
+                "setup_failed": setup_failed,
+                "failed_joins": sum(r["failed_joins"] for r in results),
+                "server_errors": server_errors,
+                "room_p50": percentile(room_ms, 0.5),
+                "room_p99": percentile(room_ms, 0.99),
+                "room_max": room_ms[-1] if room_ms else float("nan"),
+                "join_p50": percentile(join_ms, 0.5),
+                "join_p99": percentile(join_ms, 0.99),
+                "took": max(r["took"] for r in results),
+                "server_cpu_s": cpu1 - cpu0,
+                "redis_cpu_s": rcpu1 - rcpu0,
+                "errors": [e for r in results for e in r["errors"]][:3],
+            }
+            if step["failed_rooms"]:
+                self.warnings.append(
+                    f"storm {n_rooms}x{size}: {step['failed_rooms']} rooms not negotiated "
+                    f"within {plan.storm_within:g} s ({step['failed_joins']} joins failed, "
+                    f"server errors {server_errors}, {step['errors'][:1]})"
+                )
+            out[f"{n_rooms}x{size}"] = step
+        return out
 
     def w_idle(self, system: System, phase: int) -> dict:
         plan = self.plan

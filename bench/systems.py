@@ -306,8 +306,8 @@ class OurServer(System):
             ROOMS_CREATED_PER_HOUR="100000",
             # And the per-address join cap: every join attempt in flight holds one
             # unit of it until it is answered (rooms/limits.py), and the burst's
-            # 1,000 people all come from 127.0.0.1, where in a deployment they
-            # come from their own addresses.
+            # 1,000 people (and the room storm's) all come from 127.0.0.1, where in
+            # a deployment they come from their own addresses.
             JOIN_FAILURE_ADDRESS_LIMIT="100000",
         )
         env.update(self.extra_env)
@@ -342,6 +342,15 @@ class OurServer(System):
         self._prepared[self.db] = self.session_keys
 
     def ready(self) -> None:
+        # As a deployment does: no traffic before every worker's /readyz says ready.
+        t0 = time.monotonic()
+        for port in self.ports:
+            deadline = time.monotonic() + 60
+            while not http_200(f"http://127.0.0.1:{port}/readyz"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"/readyz on port {port} not ready after 60 s")
+                time.sleep(0.05)
+        self.ready_wait_s = time.monotonic() - t0
         # The login API must work; the bulk sessions only skip its deliberately slow hashing.
         if self.login_checked:
             return
@@ -440,6 +449,14 @@ def server_is_ready() -> bool:
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True
     )
     return res.returncode == 0
+
+
+def http_200(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310
+            return resp.status == 200
+    except OSError:  # HTTPError (503) included
+        return False
 
 
 def http_ok(url: str) -> bool:

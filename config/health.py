@@ -4,7 +4,9 @@
 so a database or Redis outage never makes an orchestrator restart healthy
 workers. `/readyz`: this worker can do its job: a database query and a
 round trip through the channel layer (Redis in production) both succeed
-within a few seconds. Otherwise 503 with the failing part named, e.g.
+within a few seconds, and a worker started by the launcher has warmed up
+(config/warmup.py; `warm_up` is `pending` until then). Otherwise 503 with
+the failing part named, e.g.
 `{"status": "unavailable", "failing": ["channel_layer"], "checks": {...}}`.
 The failure details (host names, error text) go to the log, not to the
 unauthenticated caller.
@@ -25,6 +27,8 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from config import warmup
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +121,11 @@ async def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 async def readyz(request: HttpRequest) -> JsonResponse:
-    """Answer 200 when the database and the channel layer work, 503 naming what does not."""
+    """Answer 200 when the database and the channel layer work and the worker is warm; else 503."""
     names = list(CHECKS)
     results = dict(zip(names, await asyncio.gather(*(_run(n) for n in names)), strict=True))
+    if warmup.pending():
+        results["warm_up"] = "pending"
     failing = [name for name, result in results.items() if result != "ok"]
     if failing:
         return JsonResponse(

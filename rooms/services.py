@@ -21,7 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from infra.process import worker_name
@@ -176,41 +176,40 @@ def room_join(
 ) -> Seat:
     """Admit `user` to the open room `number`, or refuse with the reason.
 
-    The room is checked first without a lock (closed, locked, PIN), so a
-    refused attempt never waits for or holds the room's lock. Then capacity
-    is checked and the participant created under a lock on the room row, so
-    joins racing on different workers can never overfill it. The lock is
-    PostgreSQL's FOR NO KEY UPDATE: it serializes joins, but not the rows that
-    merely point at the room (a chat line's foreign key takes FOR KEY SHARE,
-    which FOR UPDATE would make wait behind every queued join). One seat per
-    account: a seat the same user already holds in the room (another tab or
-    device) is taken over, and is not counted against the capacity.
+    One read of the room under its lock decides everything (closed, locked,
+    PIN, whether it has any chat), then capacity is checked and the
+    participant created, so joins racing on different workers can never
+    overfill it. The lock is PostgreSQL's FOR NO KEY UPDATE on the room row
+    only: it serializes joins, but not the rows that merely point at the
+    room (a chat line's foreign key takes FOR KEY SHARE, which FOR UPDATE
+    would make wait behind every queued join). A refused attempt holds the
+    lock only for an HMAC of the PIN (no slow hash: rooms/models.py; a room
+    from before that, with a password-hashed PIN, pays for it under its own
+    lock until it is closed once empty). One seat per account: a seat the
+    same user already holds in the room (another tab or device) is taken
+    over, and is not counted against the capacity.
+
+    Queries: the locking read, the people present, the insert (plus an
+    update when a seat is taken over, and the chat history only when the
+    room has chat); tests/rooms/test_join_queries.py counts them.
     """
-    room = (
-        Room.objects.select_related("owner").filter(number=number, closed_at__isnull=True).first()
-    )
-    if room is None:
-        if Room.objects.filter(number=number).exists():
-            raise errors.RoomClosed()
-        raise errors.RoomNotFound()
-    moderator = can_moderate(room=room, user=user)
-    if room.locked and not moderator:
-        raise errors.RoomLocked()
-    if not moderator and not room.check_pin(pin):
-        raise errors.WrongPin(given=bool(pin))
     with transaction.atomic():
-        # Locked, closed and capacity may have changed since the read above.
-        current = (
-            Room.objects.select_for_update(no_key=True)
-            .filter(pk=room.pk)
-            .values("closed_at", "locked", "capacity")
-            .get()
+        room = (
+            Room.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("owner")
+            .annotate(has_chat=Exists(ChatMessage.objects.filter(room=OuterRef("pk"))))
+            .filter(number=number, closed_at__isnull=True)
+            .first()
         )
-        if current["closed_at"] is not None:
-            raise errors.RoomClosed()
-        room.locked, room.capacity = current["locked"], current["capacity"]
+        if room is None:
+            if Room.objects.filter(number=number).exists():
+                raise errors.RoomClosed()
+            raise errors.RoomNotFound()
+        moderator = can_moderate(room=room, user=user)
         if room.locked and not moderator:
             raise errors.RoomLocked()
+        if not moderator and not room.check_pin(pin):
+            raise errors.WrongPin(given=bool(pin))
         present = list(room.participants.filter(left_at__isnull=True).select_related("user"))
         mine = [other for other in present if other.user_id == user.pk]
         present = [other for other in present if other.user_id != user.pk]
@@ -245,7 +244,14 @@ def room_join(
             events.peer_replaced(room_id=room.pk, peer_id=seat.peer_id, channel=seat.channel_name)
         )
     outbox.append(events.peer_joined(room_id=room.pk, group=group, participant=participant))
-    return _seat(room=room, participant=participant, present=present, user=user, outbox=outbox)
+    return _seat(
+        room=room,
+        participant=participant,
+        present=present,
+        user=user,
+        outbox=outbox,
+        has_chat=room.has_chat,
+    )
 
 
 def _seat(
@@ -255,13 +261,14 @@ def _seat(
     present: list[Participant],
     user: AbstractBaseUser,
     outbox: list[events.Outgoing],
+    has_chat: bool = True,
 ) -> Seat:
-    """The seat a join or a resume took, with the room's recent chat."""
+    """The seat a join or a resume took, with the room's recent chat (none to read: no query)."""
     return Seat(
         room=room,
         participant=participant,
         present=present,
-        history=selectors.room_chat_history(room_id=room.pk),
+        history=selectors.room_chat_history(room_id=room.pk) if has_chat else [],
         resume_token=_resume_token(participant=participant),
         moderator=can_moderate(room=room, user=user),
         outbox=tuple(outbox),

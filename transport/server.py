@@ -17,6 +17,8 @@ below hold everywhere:
   (`patch_twisted_writes`).
 - `--proxy-headers` when BEHIND_PROXY is set: the client address comes from
   the proxy's X-Forwarded-For (only the proxy can reach the workers).
+- The worker warms up (config/warmup.py) as soon as the loop runs, and
+  `/readyz` says ready only once it has.
 
 Every patch here touches daphne's, autobahn's or Twisted's internals, so the
 releases they were written for are in VERSIONS and checked before anything
@@ -251,6 +253,17 @@ def patch_uvloop_lost_connections() -> None:
     reactor_class.addWriter = addWriter
 
 
+def start_warm_up() -> None:
+    """Arm config.warmup and start it on the loop once the reactor runs (after daphne's setup)."""
+    from twisted.internet import reactor
+
+    from config import warmup
+
+    warmup.arm()
+    # callLater from the startup trigger: the warm-up starts inside the running loop.
+    reactor.callWhenRunning(reactor.callLater, 0, warmup.start)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Check the versions, install the patches, run daphne with the project's flags."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -261,6 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     use_uvloop()
     patch_daphne()
     patch_twisted_writes()
+    start_warm_up()
     from daphne.cli import CommandLineInterface
 
     CommandLineInterface().run(daphne_args(sys.argv[1:] if argv is None else argv))

@@ -21,6 +21,16 @@ import websockets
 
 PREFIX = "bench-relay:"
 FORWARDED = {"offer", "answer", "candidate"}
+# Join atomically: who is there, and me in, in one step, so that of two peers
+# joining at once the second always sees the first (else neither would offer
+# to the other). KEYS[1] the room's hash; ARGV[1] the peer; ARGV[2] "1" when
+# the room must exist (a join, not a create). nil: no such room.
+JOIN_SCRIPT = """
+if ARGV[2] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local others = redis.call('HKEYS', KEYS[1])
+redis.call('HSET', KEYS[1], ARGV[1], '1')
+return others
+"""
 
 
 class Relay:
@@ -28,6 +38,7 @@ class Relay:
         pool = aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=64)
         self.redis = aioredis.Redis(connection_pool=pool)
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.join_script = self.redis.register_script(JOIN_SCRIPT)
         self.local: dict[str, websockets.ServerConnection] = {}
 
     async def deliver(self) -> None:
@@ -57,15 +68,16 @@ class Relay:
                 elif kind in ("create", "join"):
                     if kind == "create":
                         room = str(secrets.randbelow(900_000_000) + 100_000_000)
-                        others = []
                     else:
                         room = msg["room"]
-                        others = [p.decode() for p in await self.redis.hkeys(PREFIX + room)]
-                        if not others:
-                            await ws.send(orjson.dumps(_error("room-not-found", msg)).decode())
-                            room = None
-                            continue
-                    await self.redis.hset(PREFIX + room, peer_id, "1")
+                    others = await self.join_script(
+                        keys=[PREFIX + room], args=[peer_id, "1" if kind == "join" else "0"]
+                    )
+                    if others is None:
+                        await ws.send(orjson.dumps(_error("room-not-found", msg)).decode())
+                        room = None
+                        continue
+                    others = [p.decode() for p in others]
                     answer = {
                         "type": "joined",
                         "room": {"number": room, "participants": len(others) + 1},

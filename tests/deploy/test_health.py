@@ -160,6 +160,8 @@ def worker() -> Iterator[Worker]:
     redis_server.start()
     try:
         with running_stack(workers=1, REDIS_URL=redis_server.url) as stack:
+            # Serving pages is not ready yet: the worker warms up first (config/warmup.py).
+            assert ready_again(stack.workers[0]) == (200, READY)
             yield Worker(stack, stack.workers[0], redis_server)
     finally:
         redis_server.stop(signal.SIGKILL)

@@ -53,3 +53,28 @@ async def test_a_receive_that_is_not_an_inbox_takes_channels_path(make_user):
     assert get_channel_layer().sinks == {}
     assert await peer.request({"type": "ping", "id": "p"}) == {"type": "pong", "re": "p"}
     await peer.close()
+
+
+async def test_an_inbox_hands_items_over_in_order_and_wakes_its_reader():
+    """put_nowait and put queue in order; a waiting get() wakes; a cancelled one loses nothing."""
+    inbox = Inbox()
+    inbox.put_nowait({"n": 1})
+    await inbox.put({"n": 2})
+    assert (inbox.qsize(), inbox.empty()) == (2, False)
+    assert [await inbox.get(), inbox.get_nowait()] == [{"n": 1}, {"n": 2}]
+    with pytest.raises(asyncio.QueueEmpty):
+        inbox.get_nowait()
+    reader = asyncio.ensure_future(inbox.get())
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="one reader"):
+        await inbox.get()
+    inbox.put_nowait({"n": 3})
+    assert await reader == {"n": 3}
+    cancelled = asyncio.ensure_future(inbox.get())
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    inbox.put_nowait({"n": 4})
+    assert await inbox.get() == {"n": 4}
+    assert inbox.empty()

@@ -26,6 +26,16 @@ const port = Number(arg("port", "9101"));
 const redisUrl = arg("redis", "redis://127.0.0.1:6379/13");
 const PREFIX = "bench-sio:";
 const FORWARDED = new Set(["offer", "answer", "candidate"]);
+// Join atomically (as the Python relay does): who is there, and me in, in one
+// step, so that of two peers joining at once the second always sees the first.
+// KEYS[1] the room's hash; ARGV[1] the peer; ARGV[2] "1" for a join (the room
+// must exist). null: no such room.
+const JOIN_SCRIPT = `
+if ARGV[2] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local others = redis.call('HKEYS', KEYS[1])
+redis.call('HSET', KEYS[1], ARGV[1], '1')
+return others
+`;
 
 async function main() {
   const pub = createClient({ url: redisUrl });
@@ -58,18 +68,17 @@ async function main() {
         msg.from = peerId;
         io.to(to).emit("msg", msg);
       } else if (kind === "create" || kind === "join") {
-        let others = [];
-        if (kind === "create") {
-          room = String(100000000 + crypto.randomInt(900000000));
-        } else {
-          others = await store.hKeys(PREFIX + msg.room);
-          if (others.length === 0) {
-            reply(msg, { type: "error", code: "room-not-found", message: "room-not-found" });
-            return;
-          }
-          room = msg.room;
+        const number =
+          kind === "create" ? String(100000000 + crypto.randomInt(900000000)) : msg.room;
+        const others = await store.eval(JOIN_SCRIPT, {
+          keys: [PREFIX + number],
+          arguments: [peerId, kind === "join" ? "1" : "0"],
+        });
+        if (others === null) {
+          reply(msg, { type: "error", code: "room-not-found", message: "room-not-found" });
+          return;
         }
-        await store.hSet(PREFIX + room, peerId, "1");
+        room = number;
         socket.join(room);
         reply(msg, {
           type: "joined",
