@@ -193,6 +193,9 @@ if REDIS_URL:
     if CHANNEL_LAYER == "pubsub":
         # Sends pipelined by one flusher; false: one PUBLISH round trip at a time (A/B only).
         CHANNEL_LAYERS["default"]["CONFIG"]["batch"] = env_bool("CHANNEL_LAYER_BATCH", True)
+        # Seconds between PINGs on the (otherwise silent) subscription connection;
+        # unanswered by the next one: lost, reconnect. A dead Redis is noticed within 2x.
+        CHANNEL_LAYERS["default"]["CONFIG"]["heartbeat"] = env_int("CHANNEL_LAYER_HEARTBEAT", 10)
     elif CHANNEL_LAYER == "core":
         # channels_redis' core layer waits for messages with BZPOPMIN for up to
         # 5 s (RedisChannelLayer.brpop_timeout), and redis-py 8 reads with a

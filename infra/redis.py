@@ -3,6 +3,13 @@
 Redis clients belong to one event loop, so there is one per loop. A blocking
 pool: a burst of joins waits for a connection instead of failing with "Too
 many connections".
+
+For short commands only: redis-py's connections fail a read after 5 s
+(`socket_timeout`) and disconnect. Nothing here blocks or subscribes (the
+revocations and the WORKERS group ride the channel layer, whose subscription
+connection has no read timeout and a heartbeat: transport/layer.py); a
+blocking command (BLPOP, XREAD BLOCK...) or a subscription needs a client of
+its own built the same way, not this one.
 """
 
 from __future__ import annotations

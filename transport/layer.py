@@ -6,9 +6,9 @@ and `flush` extensions) and add what the fast dispatch uses
 are put, decoded, straight into a queue the consumer already reads (the
 socket's Inbox), and `delete_channel(channel)` to end one. Neither touches a
 dependency's private names: the Redis layer is built on redis-py's public
-client (`Redis`, `pipeline()`, `ConnectionPool.get_connection()`,
-`Connection.send_command()` / `read_response()`) and msgpack, the in-memory
-one on Channels' `BaseChannelLayer`. tests/transport/test_layer_conformance.py
+client (`Redis`, `pipeline()`, `ConnectionPool.get_available_connection()`,
+`Connection.connect()` / `send_command()` / `read_response()`) and msgpack,
+the in-memory one on Channels' `BaseChannelLayer`. tests/transport/test_layer_conformance.py
 holds both to the same contract, modeled on Channels' and channels_redis' own
 layer tests.
 
@@ -38,6 +38,15 @@ layer tests.
 - Redis restarting: the reader reconnects by itself (0.1 s, backing off to
   1 s) and subscribes everything again; messages published while it was
   away are lost, as pub/sub loses them for any absent subscriber.
+- Silence is not a failure: the subscription connection has no read timeout
+  (redis-py's default `socket_timeout` is 5 s and its `read_response()`
+  drops the connection when it fires, so a quiet worker would resubscribe
+  every 5 s and lose what was published meanwhile). Instead a heartbeat
+  PINGs it every `heartbeat` seconds (CHANNEL_LAYER_HEARTBEAT, 10); a PING
+  still unanswered at the next beat means Redis is gone, stopped or the TCP
+  connection half-open: the connection is dropped and the reader reconnects
+  as after a restart. So a dead subscription is noticed within 2 x
+  `heartbeat` s, and a new connection's handshake is given `heartbeat` s too.
 
 Against channels_redis' pub/sub layer with the same speed-ups (the layer
 this one replaced, a subclass reaching into channels_redis' and redis-py's
@@ -81,6 +90,10 @@ logger = logging.getLogger(__name__)
 
 _MESSAGE = b"message"
 _SUBSCRIBE = b"subscribe"
+# PING's reply on a connection in pub/sub mode (RESP2: [b"pong", b""]), and on
+# one subscribed to nothing (every socket of the worker gone: +PONG).
+_PONG = b"pong"
+_PONG_UNSUBSCRIBED = b"PONG"
 
 
 def _pack(message: dict[str, Any]) -> bytes:
@@ -127,15 +140,19 @@ class RedisPubSubLayer(BaseChannelLayer):
         hosts: list[str] | None = None,
         prefix: str = "asgi",
         batch: bool = True,
+        heartbeat: float = 10,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         hosts = hosts or ["redis://127.0.0.1:6379/0"]
         if len(hosts) != 1 or not isinstance(hosts[0], str):
             raise ValueError("RedisPubSubLayer takes exactly one Redis URL in `hosts`")
+        if not heartbeat > 0:
+            raise ValueError("RedisPubSubLayer's `heartbeat` is a number of seconds above 0")
         self.url = hosts[0]
         self.prefix = prefix
         self.batch = batch
+        self.heartbeat = heartbeat
         self._loops: dict[asyncio.AbstractEventLoop, _LoopLayer] = {}
 
     # --- Names ---------------------------------------------------------------------
@@ -236,7 +253,7 @@ class RedisPubSubLayer(BaseChannelLayer):
         if layer is None:
             for stale in [other for other in self._loops if other.is_closed()]:
                 del self._loops[stale]
-            layer = self._loops[loop] = _LoopLayer(self.url, self.batch)
+            layer = self._loops[loop] = _LoopLayer(self.url, self.batch, self.heartbeat)
             _close_with_loop(self, loop)
         return layer
 
@@ -259,11 +276,19 @@ def _close_with_loop(owner: RedisPubSubLayer, loop: asyncio.AbstractEventLoop) -
 class _LoopLayer:
     """The connections, subscriptions and local channels of one event loop."""
 
-    def __init__(self, url: str, batch: bool) -> None:
+    def __init__(self, url: str, batch: bool, heartbeat: float) -> None:
         # RESP2: pub/sub messages are plain replies that read_response() returns
         # (RESP3 makes them push messages, handed to a callback instead).
+        # Publishing: redis-py's defaults (a reply within 5 s, or the command fails).
         self.pool = ConnectionPool.from_url(url, protocol=2)
         self.redis = Redis(connection_pool=self.pool)
+        # The subscription connection is silent whenever no message flows for
+        # this worker, so no read timeout: the heartbeat judges it instead.
+        # Connecting is bounded by `heartbeat` (_connected()).
+        self.sub_pool = ConnectionPool.from_url(
+            url, protocol=2, socket_timeout=None, socket_connect_timeout=heartbeat
+        )
+        self.heartbeat = heartbeat
         self.batch = batch
         # Channel name -> where its messages go (an asyncio.Queue of raw bytes, or a _Sink).
         self.channels: dict[str, Any] = {}
@@ -275,8 +300,13 @@ class _LoopLayer:
         self.subscribed: set[bytes] = set()
         # Per Redis channel, one future per SUBSCRIBE sent and not yet confirmed, in order.
         self.pending: dict[bytes, deque[asyncio.Future]] = {}
-        self.sub: Any = None  # the subscription Connection, from the pool
+        self.sub: Any = None  # the subscription Connection, from sub_pool
         self.reader: asyncio.Task | None = None
+        self.beat: asyncio.Task | None = None
+        # `sub` connected and subscribed (what the heartbeat watches), and a
+        # PING of the heartbeat sent on it and not answered yet.
+        self.up = False
+        self.pinged = False
         self.lock = asyncio.Lock()
         self.outbox: list[tuple[bytes, bytes, asyncio.Future]] = []
         self.flusher: asyncio.Task | None = None
@@ -419,14 +449,30 @@ class _LoopLayer:
         if self.closed:
             raise ConnectionError("channel layer closed")
         if self.sub is None:
-            self.sub = await self.pool.get_connection()
+            # Not get_connection(): that connects too, beyond the deadline below.
+            self.sub = self.sub_pool.get_available_connection()
         if not self.sub.is_connected:
-            await self.sub.connect()
+            try:
+                # No socket timeout on this connection, so its handshake
+                # (CLIENT SETINFO...) gets a deadline here: a stopped Redis
+                # still accepts TCP connections and then answers nothing.
+                async with asyncio.timeout(self.heartbeat):
+                    await self.sub.connect()
+            except TimeoutError:
+                with contextlib.suppress(Exception):
+                    await self.sub.disconnect(nowait=True)
+                raise RedisTimeoutError(
+                    f"Redis did not answer a new connection within {self.heartbeat} s"
+                ) from None
             if self.subscribed:
                 # After a reconnect: Redis forgot them all. Nobody waits on these.
                 await self.sub.send_command("SUBSCRIBE", *self.subscribed)
+            self.pinged = False
+            self.up = True
         if self.reader is None or self.reader.done():
             self.reader = asyncio.ensure_future(self._read())
+        if self.beat is None or self.beat.done():
+            self.beat = asyncio.ensure_future(self._beat())
         return self.sub
 
     async def _read(self) -> None:
@@ -452,21 +498,69 @@ class _LoopLayer:
                                 del self.pending[response[1]]
                             if not waiter.done():
                                 waiter.set_result(None)
+                    elif kind == _PONG or response == _PONG_UNSUBSCRIBED:
+                        self.pinged = False
             except asyncio.CancelledError:
                 raise
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 # Redis went away: fail whoever waits for a confirmation, then
                 # reconnect and subscribe everything again.
-                self._fail_pending(exc)
-                if conn.is_connected:
-                    with contextlib.suppress(Exception):
-                        await conn.disconnect()
-                logger.warning("channel layer: lost the subscription connection; reconnecting")
+                await self._lost(conn, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(1.0, backoff * 2)
             except Exception:
                 logger.exception("channel layer: unexpected error in the reader")
                 await asyncio.sleep(1)
+
+    async def _lost(self, conn: Any, exc: BaseException) -> None:
+        """The subscription connection is gone: fail the waiting subscribers, drop it, say so."""
+        self.up = False
+        self._fail_pending(exc)
+        if conn.is_connected:
+            with contextlib.suppress(Exception):
+                await conn.disconnect(nowait=True)
+        logger.warning("channel layer: lost the subscription connection; reconnecting")
+
+    async def _beat(self) -> None:
+        """PING the subscription connection every `heartbeat` s; no answer by the next beat: lost.
+
+        Redis answers a PING at once, also in pub/sub mode, so a PING still
+        unanswered a whole interval later means a dead, stopped or unreachable
+        Redis, which a connection without a read timeout would otherwise wait
+        on forever (TCP keepalive does not notice a stopped Redis: its kernel
+        still answers). The reader, blocked in its read, is replaced: that
+        works whatever state the socket is in.
+        """
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            conn = self.sub
+            if not self.up or self.closed:
+                continue  # the reader is connecting again
+            try:
+                if self.pinged:
+                    logger.warning(
+                        "channel layer: Redis did not answer a PING within %g s", self.heartbeat
+                    )
+                    reader = self.reader
+                    if reader is not None:
+                        reader.cancel()
+                        # wait(), not await: this task's own cancel (close()) must get through.
+                        await asyncio.wait({reader})
+                    await self._lost(conn, RedisTimeoutError("Redis did not answer a PING"))
+                    # A subscribe meanwhile may have started one already (_connected()).
+                    if not self.closed and (self.reader is None or self.reader.done()):
+                        self.reader = asyncio.ensure_future(self._read())
+                    continue
+                self.pinged = True
+                # Bounded too: with Redis stopped even a write can block.
+                async with asyncio.timeout(self.heartbeat):
+                    await conn.send_command("PING")
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                # The send failed: redis-py dropped the connection, the reader
+                # sees it; or timed out: still `pinged`, lost at the next beat.
+                pass
+            except Exception:
+                logger.exception("channel layer: unexpected error in the heartbeat")
 
     def _deliver(self, name: bytes, data: bytes) -> None:
         target = self.targets.get(name)
@@ -489,7 +583,7 @@ class _LoopLayer:
     async def close(self) -> None:
         self.closed = True
         self._fail_pending(ConnectionError("channel layer closed"))
-        for task in (self.reader, self.flusher):
+        for task in (self.beat, self.reader, self.flusher):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(BaseException):
@@ -500,8 +594,9 @@ class _LoopLayer:
                 await self.sub.disconnect()
         with contextlib.suppress(Exception):
             await self.redis.aclose()
-        with contextlib.suppress(Exception):
-            await self.pool.disconnect()
+        for pool in (self.pool, self.sub_pool):
+            with contextlib.suppress(Exception):
+                await pool.disconnect()
 
 
 class InMemoryLayer(BaseChannelLayer):

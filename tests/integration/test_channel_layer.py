@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import signal
 import uuid
 
 import pytest
@@ -199,3 +201,115 @@ async def test_a_message_that_does_not_decode_is_dropped_without_stalling_the_re
     assert [m["type"] for m in await queue_n(inbox, 1)] == ["fine"]
     assert asyncio.get_running_loop().time() - started < 0.5
     assert "did not decode" in caplog.text
+
+
+def pubsub_client_ids(url: str) -> list[int]:
+    """The ids of the connections in pub/sub mode at `url` (CLIENT LIST TYPE pubsub)."""
+    client = redis.Redis.from_url(url)
+    try:
+        return sorted(int(entry["id"]) for entry in client.client_list(_type="pubsub"))
+    finally:
+        client.close()
+
+
+LOST = "channel layer: lost the subscription connection; reconnecting"
+
+
+async def test_a_silent_subscription_keeps_its_connection(private_redis, caplog):
+    """Over 5 s without traffic the subscription stays on one connection, and the next send arrives.
+
+    redis-py 8.1 gives connections a 5 s socket timeout; a reader bound by it
+    dropped the silent connection every 5 s and lost what was published while
+    it resubscribed.
+    """
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    a, b = make_layer(private_redis.url, prefix), make_layer(private_redis.url, prefix)
+    try:
+        inbox: asyncio.Queue = asyncio.Queue()
+        channel = await b.new_channel_into(inbox)
+        await b.group_add("room.9", channel)
+        [before] = pubsub_client_ids(private_redis.url)
+        await asyncio.sleep(6)
+        assert pubsub_client_ids(private_redis.url) == [before]
+        await a.send(channel, {"type": "direct", "n": 1})
+        await a.group_send("room.9", {"type": "group", "n": 2})
+        assert await queue_n(inbox, 2, timeout=2) == [
+            {"type": "direct", "n": 1},
+            {"type": "group", "n": 2},
+        ]
+        assert LOST not in caplog.text
+    finally:
+        await a.flush()
+        await b.flush()
+
+
+async def wait_for_log(caplog, text: str, *, within: float) -> float:
+    """Seconds until a log record containing `text` is there; fails after `within` s."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not any(text in record.getMessage() for record in caplog.records):
+        assert loop.time() - started < within, f"no {text!r} within {within} s:\n{caplog.text}"
+        await asyncio.sleep(0.02)
+    return loop.time() - started
+
+
+async def test_the_heartbeat_notices_a_stopped_redis_and_recovers(private_redis, caplog):
+    """Redis SIGSTOPped: the loss is logged within 2 heartbeats; SIGCONT: subscriptions return."""
+    caplog.set_level(logging.WARNING, logger="transport.layer")
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    a = make_layer(private_redis.url, prefix)
+    b = RedisPubSubLayer(hosts=[private_redis.url], prefix=prefix, heartbeat=0.5)
+    try:
+        inbox: asyncio.Queue = asyncio.Queue()
+        channel = await b.new_channel_into(inbox)
+        await b.group_add("room.8", channel)
+        await a.send(channel, {"type": "before"})
+        assert await queue_n(inbox, 1) == [{"type": "before"}]
+        # Answered PINGs are no loss: three beats on one connection.
+        [connection] = pubsub_client_ids(private_redis.url)
+        await asyncio.sleep(1.6)
+        assert pubsub_client_ids(private_redis.url) == [connection]
+        assert caplog.records == []
+        private_redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            # A PING goes out within 0.5 s; unanswered at the beat after: lost.
+            elapsed = await wait_for_log(
+                caplog, "Redis did not answer a PING within 0.5 s", within=1.5
+            )
+            assert elapsed < 1.5
+            await wait_for_log(caplog, LOST, within=0.5)
+            # Still stopped: a reconnect's handshake gets 0.5 s, then it is tried again.
+            await asyncio.sleep(1.5)
+            messages = [record.getMessage() for record in caplog.records]
+            assert messages.count(LOST) >= 2, messages
+            assert "channel layer: subscriptions restored after losing Redis" not in messages
+        finally:
+            private_redis.proc.send_signal(signal.SIGCONT)
+        await wait_for_log(caplog, "subscriptions restored after losing Redis", within=5)
+        # Barrier: Redis holds the channel's subscription again (and the group's).
+        assert await layer_subscribers(b, channel, expect=1) == 1
+        await a.send(channel, {"type": "direct", "n": 1})
+        await a.group_send("room.8", {"type": "group", "n": 2})
+        assert await queue_n(inbox, 2, timeout=2) == [
+            {"type": "direct", "n": 1},
+            {"type": "group", "n": 2},
+        ]
+    finally:
+        await a.flush()
+        await b.flush()
+
+
+async def test_the_heartbeat_keeps_a_connection_subscribed_to_nothing(private_redis, caplog):
+    """With every channel gone (PING then answers +PONG) the heartbeat drops nothing."""
+    caplog.set_level(logging.WARNING, logger="transport.layer")
+    layer = RedisPubSubLayer(hosts=[private_redis.url], prefix="t-idle", heartbeat=0.3)
+    try:
+        inbox: asyncio.Queue = asyncio.Queue()
+        await layer.delete_channel(await layer.new_channel_into(inbox))
+        await asyncio.sleep(1.2)
+        assert caplog.records == []
+        channel = await layer.new_channel_into(inbox)
+        await layer.send(channel, {"type": "again"})
+        assert await queue_n(inbox, 1, timeout=2) == [{"type": "again"}]
+    finally:
+        await layer.flush()

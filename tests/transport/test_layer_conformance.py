@@ -428,6 +428,13 @@ async def test_pubsub_send_without_redis_raises():
     await layer.flush()
 
 
+@pytest.mark.parametrize("heartbeat", [0, -1])
+def test_pubsub_refuses_a_heartbeat_that_is_no_interval(heartbeat):
+    """`heartbeat` is seconds between PINGs: 0 or less is refused when the layer is built."""
+    with pytest.raises(ValueError, match="`heartbeat` is a number of seconds above 0"):
+        RedisPubSubLayer(hosts=[REDIS_URL], heartbeat=heartbeat)
+
+
 @pytest.mark.slow
 async def test_pubsub_survives_a_redis_restart(private_redis):
     """Redis restarts: the reader reconnects and subscribes channels and groups again by itself."""
