@@ -26,7 +26,8 @@ async def get(path: str = "/metrics", *, method: str = "GET", headers=()) -> dic
     communicator = HttpCommunicator(
         application, method, path, headers=[(b"host", b"10.0.0.7:8000"), *headers]
     )
-    return await communicator.get_response()
+    # Channels' default of 1 s is too short for Django's 404 page on a loaded machine.
+    return await communicator.get_response(timeout=30)
 
 
 def test_names_follow_prometheus_conventions():
