@@ -1,0 +1,104 @@
+"""Calls through Janus on the real site: SFU rooms, the mesh-to-SFU handover, failures.
+
+Real Chromium pages on workers configured with a real Janus (the `sfu`
+fixture in conftest.py), all inside tests/e2e/run's loopback-only network
+namespace. Figures the docs quote are printed as FIGURE lines.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import Person, wait_until
+
+pytestmark = pytest.mark.e2e
+
+SERVER = "Through the server (SFU): encrypted to the server, not end to end"
+DIRECT = "Direct: peer to peer, end-to-end encrypted"
+
+
+def enter_all(number: str, people: list[Person]) -> None:
+    for person in people:
+        person.enter(number)
+
+
+def outbound_video(person: Person) -> list[dict]:
+    return person.page.evaluate("() => window.__e2e.outboundVideo()")
+
+
+def sfu_connections_only(person: Person) -> bool:
+    """Only the SFU's two connections are left (the direct ones closed)."""
+    return person.page.evaluate("() => window.__e2e.connectionCount()") == 2
+
+
+def test_six_people_in_an_sfu_room_see_everyone_and_each_send_one_stream(people, sfu):
+    """Six in an `sfu` room: all videos play everywhere; each browser sends one simulcast stream."""
+    alice = people("alice", base_url=sfu.main[0])
+    number = alice.create_room(name="Big call", capacity=12, media="sfu")
+    alice.press_join()
+    alice.wait_in_call()
+    names = ["bob", "carol", "dave", "erin", "frank"]
+    others = [people(name, base_url=sfu.main[(i + 1) % 2]) for i, name in enumerate(names)]
+    enter_all(number, others)
+    everyone = [alice, *others]
+    for person in everyone:
+        expect(person.page.get_by_test_id("media-path")).to_have_text(SERVER)
+    for person in everyone:
+        person.wait_remote_videos(5, timeout=60)
+    for person in everyone:
+        sent = wait_until(
+            lambda p=person: (
+                (s := outbound_video(p)) and sum(1 for o in s if o["framesSent"] > 0) >= 2 and s
+            ),
+            timeout=20,
+            what=f"{person.username} sending two simulcast layers",
+        )
+        # One connection, one m-line: the same stream, in at most three layers.
+        assert len({(o["pc"], o["mid"]) for o in sent}) == 1, sent
+        assert len(sent) <= 3 and len({o["rid"] for o in sent}) == len(sent), sent
+    # Janus has all six, each publishing, named by their peer ids.
+    listed = sfu.participants(sfu.room_pk(number))
+    assert sorted(p["display"] for p in listed) == sorted(p.peer_id() for p in everyone)
+    assert all(p["publisher"] for p in listed)
+
+
+def test_auto_room_hands_over_to_the_sfu_when_a_fifth_joins(people, sfu):
+    """Four in mesh; a fifth joins: all end on the SFU, videos playing, no tile frozen past 1 s."""
+    alice = people("alice", base_url=sfu.main[0])
+    number = alice.create_room(name="Growing", capacity=8)
+    alice.press_join()
+    alice.wait_in_call()
+    first = [alice] + [
+        people(name, base_url=sfu.main[i % 2]) for i, name in enumerate(["bob", "carol", "dave"])
+    ]
+    enter_all(number, first[1:])
+    for person in first:
+        person.wait_remote_videos(3, timeout=40)
+        expect(person.page.get_by_test_id("media-path")).to_have_text(DIRECT)
+        # Mesh: one connection per other person.
+        assert person.page.evaluate("() => window.__e2e.connectionCount()") == 3
+    for person in first:
+        person.page.evaluate("() => window.__e2e.watchFrames()")
+    erin = people("erin", base_url=sfu.main[1])
+    started = time.monotonic()
+    erin.enter(number)
+    everyone = [*first, erin]
+    for person in everyone:
+        expect(person.page.get_by_test_id("media-path")).to_have_text(SERVER)
+    for person in everyone:
+        wait_until(
+            lambda p=person: sfu_connections_only(p), timeout=40, what=f"{person.username} on SFU"
+        )
+    switched = time.monotonic() - started
+    for person in everyone:
+        person.wait_remote_videos(4, timeout=30)
+    gaps = {p.username: p.page.evaluate("() => window.__e2e.frameGaps()") for p in first}
+    longest = max(max(g.values()) for g in gaps.values())
+    print(
+        f"\nFIGURE handover: longest tile without a new frame {longest} ms; switch done in"
+        f" {switched:.1f} s; per person {gaps}"
+    )
+    assert longest <= 1000, gaps
