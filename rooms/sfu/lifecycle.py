@@ -76,9 +76,13 @@ async def available() -> bool:
     now = time.monotonic()
     if cached is not None and now - cached[0] < AVAILABLE_CACHE_SECONDS:
         return cached[1]
+    from rooms.sfu import get_janus
+
     try:
         async with asyncio.timeout(AVAILABLE_TIMEOUT_SECONDS):
-            await admin()
+            # A request on the connection, not a session's state: a session
+            # may still be trying to reclaim itself from a Janus that is gone.
+            await get_janus().info()
         ok = True
     except (JanusError, TimeoutError):
         ok = False

@@ -150,7 +150,8 @@
       }
       return out;
     },
-    /** Live connections now: how many, and how many of them only send or only receive. */
+    /** The live peer connections themselves, and how many there are. */
+    connections: () => live(),
     connectionCount: () => live().length,
 
     /**

@@ -123,3 +123,114 @@ def test_auto_room_hands_over_to_the_sfu_when_a_fifth_joins(people, sfu, capsys)
         f" longest main-thread stall per page (CPU) {stalls}",
     )
     assert longest <= 1000, gaps
+
+
+def sfu_call(
+    people, sfu, names: list[str], *, base_urls: list[str] | None = None
+) -> tuple[str, list[Person]]:
+    """An `sfu` room with `names` in it (the first creates it), every video playing."""
+    urls = base_urls or [sfu.main[i % 2] for i in range(len(names))]
+    owner = people(names[0], base_url=urls[0])
+    number = owner.create_room(name="SFU call", media="sfu")
+    owner.press_join()
+    owner.wait_in_call()
+    others = [people(name, base_url=url) for name, url in zip(names[1:], urls[1:], strict=True)]
+    enter_all(number, others)
+    everyone = [owner, *others]
+    for person in everyone:
+        person.wait_remote_videos(len(names) - 1, timeout=40)
+    return number, everyone
+
+
+def test_janus_restart_mid_call_recovers_within_10_s(people, sfu, capsys):
+    """Janus killed and started again: every video plays again within 10 s, by itself."""
+    number, everyone = sfu_call(people, sfu, ["alice", "bob", "carol"])
+    sfu.janus.kill()
+    sfu.janus.start()
+    back = time.monotonic()
+    for person in everyone:
+        person.wait_remote_videos(2, timeout=10 - (time.monotonic() - back))
+    recovered = time.monotonic() - back
+    figure(
+        capsys,
+        f"FIGURE janus restart: every video playing again {recovered:.1f} s after Janus"
+        " was back (3 people)",
+    )
+    assert recovered <= 10
+    listed = sfu.participants(sfu.room_pk(number))
+    assert sorted(p["display"] for p in listed) == sorted(p.peer_id() for p in everyone)
+
+
+def test_kick_and_close_end_the_janus_sessions(people, sfu):
+    """Kicked: Janus lists the peer no more; closed: Janus has no such room."""
+    number, (alice, bob, carol) = sfu_call(people, sfu, ["alice", "bob", "carol"])
+    room_pk = sfu.room_pk(number)
+    bob_id, alice_id, carol_id = bob.peer_id(), alice.peer_id(), carol.peer_id()
+    assert sorted(p["display"] for p in sfu.participants(room_pk)) == sorted(
+        [alice_id, bob_id, carol_id]
+    )
+    alice.page.get_by_test_id("toggle-people").click()
+    alice.page.locator(f'[data-testid="kick-button"][data-peer-id="{bob_id}"]').click()
+    expect(bob.page.get_by_test_id("ended-message")).to_contain_text("removed you")
+    wait_until(
+        lambda: (
+            sorted(p["display"] for p in sfu.participants(room_pk)) == sorted([alice_id, carol_id])
+        ),
+        timeout=5,
+        what="Janus without the kicked peer",
+    )
+    for person in (alice, carol):
+        person.wait_remote_videos(1, timeout=15)
+    alice.page.get_by_test_id("end-for-all").click()
+    alice.page.get_by_test_id("end-for-all").click()
+    for person in (alice, carol):
+        expect(person.page.get_by_test_id("ended-title")).to_have_text("The room was closed")
+    wait_until(lambda: not sfu.room_exists(room_pk), timeout=5, what="the Janus room destroyed")
+
+
+def test_a_dying_worker_leaves_no_publisher_behind(people, sfu, capsys):
+    """SIGKILL a worker: its people resume on its successor, Janus lists each person once."""
+    number, everyone = sfu_call(
+        people, sfu, ["alice", "bob", "carol"], base_urls=[sfu.main[0], sfu.main[0], sfu.main[1]]
+    )
+    room_pk = sfu.room_pk(number)
+    ids = sorted(p.peer_id() for p in everyone)
+    sfu.procs["sfu-1"].proc.kill()
+    sfu.procs["sfu-1"].proc.wait()
+    killed = time.monotonic()
+    sfu.restart_worker("sfu-1")
+    for person in everyone:
+        person.wait_remote_videos(2, timeout=40)
+    recovered = time.monotonic() - killed
+    # Janus would keep the dead worker's sessions for reclaim_session_timeout
+    # (30 s); the successor kicked the stale feeds when it took the seats over.
+    listed = sfu.participants(room_pk)
+    assert sorted(p["display"] for p in listed) == ids
+    assert len(listed) == 3
+    figure(
+        capsys,
+        f"FIGURE worker death: videos back {recovered:.1f} s after SIGKILL (worker"
+        f" restarted); Janus lists {len(listed)} participants for 3 people",
+    )
+
+
+def test_sfu_room_refuses_clearly_while_janus_is_down_and_auto_stays_direct(people, sfu):
+    """Janus down: joining an `sfu` room says why it cannot; an `auto` room still calls directly."""
+    alice = people("alice", base_url=sfu.main[0])
+    sfu_number = alice.create_room(name="Needs SFU", media="sfu")
+    auto_number = alice.create_room(name="Small")
+    sfu.janus.kill()
+    try:
+        bob = people("bob", base_url=sfu.main[1])
+        bob.open_room(sfu_number)
+        bob.press_join()
+        expect(bob.page.get_by_test_id("join-error")).to_contain_text("media server")
+        alice.open_room(auto_number)
+        alice.press_join()
+        alice.wait_in_call()
+        bob.enter(auto_number)
+        for person in (alice, bob):
+            person.wait_remote_videos(1, timeout=25)
+            expect(person.page.get_by_test_id("media-path")).to_have_text(DIRECT)
+    finally:
+        sfu.janus.start()
