@@ -379,7 +379,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         )
         await events.publish(outbox, self.channel_layer)
 
-    # --- The SFU (docs/protocol.md section 9): relayed to this socket's Janus seat ---------
+    # --- The SFU (docs/protocol.md section 4): relayed to this socket's Janus seat ---------
 
     def sfu_seat(self, msg_id: str | None) -> SfuSeat:
         membership = self.membership

@@ -38,7 +38,7 @@ PING = "ping"
 CLOSE = "close"
 # Extension: a browser's summary of its connection to one remote peer (call quality).
 QUALITY = "quality"
-# Extension (docs/protocol.md section 9): media through the SFU (Janus), relayed by the server.
+# Extension (docs/protocol.md section 4): media through the SFU (Janus), relayed by the server.
 # The browser's offer for its one publishing PeerConnection (and renegotiations).
 SFU_OFFER = "sfu-offer"
 # The browser's answer to the server's offer for its one receiving PeerConnection.

@@ -172,7 +172,7 @@ def kicked() -> Message:
     return {"type": p.KICKED}
 
 
-# --- The SFU (extension, docs/protocol.md section 9) ---------------------------------------
+# --- The SFU (extension, docs/protocol.md section 4) ---------------------------------------
 
 
 def sfu_answer(*, sdp: str, re: str | None) -> Message:

@@ -2,7 +2,7 @@
 // that publishes our camera and microphone once (simulcast), and one that
 // receives everyone else's streams (Janus multistream). The browser never
 // talks to Janus; every SDP and candidate goes over the signaling socket
-// (docs/protocol.md section 9).
+// (docs/protocol.md section 4).
 //
 // `SfuSession` owns the two PeerConnections; `SfuLink` is one remote
 // peer's view of it, with the interface of a mesh PeerLink (peer.js), so the

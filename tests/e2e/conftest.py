@@ -664,9 +664,10 @@ def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             what="janus0 up",
         )
         with processes(tmp_path_factory.mktemp("janus-e2e")) as start:
-            server = JanusServer(
-                start, name="janus-e2e", isolated=False, env={"JANUS_ICE_ENFORCE_LIST": "janus0"}
-            )
+            env = {"JANUS_ICE_ENFORCE_LIST": "janus0"}
+            if os.environ.get("E2E_JANUS_DEBUG"):
+                env["JANUS_DEBUG_LEVEL"] = os.environ["E2E_JANUS_DEBUG"]
+            server = JanusServer(start, name="janus-e2e", isolated=False, env=env)
             server.start()
             try:
                 yield server

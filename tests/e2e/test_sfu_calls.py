@@ -7,7 +7,9 @@ namespace. Figures the docs quote are printed as FIGURE lines.
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -234,3 +236,84 @@ def test_sfu_room_refuses_clearly_while_janus_is_down_and_auto_stays_direct(peop
             expect(person.page.get_by_test_id("media-path")).to_have_text(DIRECT)
     finally:
         sfu.janus.start()
+
+
+def descendant_cpu_seconds(name_prefix: str = "chrom") -> float:
+    """CPU time (user + system, s) of this process' descendants named like Chromium's."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    stats: dict[int, tuple[str, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        parents[int(entry)] = int(fields[1])
+        stats[int(entry)] = (comm, (int(fields[11]) + int(fields[12])) / ticks)
+    me = os.getpid()
+
+    def mine(pid: int) -> bool:
+        while pid > 1:
+            if pid == me:
+                return True
+            pid = parents.get(pid, 0)
+        return False
+
+    return sum(
+        cpu for pid, (comm, cpu) in stats.items() if comm.startswith(name_prefix) and mine(pid)
+    )
+
+
+def bytes_sent(person: Person) -> int:
+    return person.page.evaluate(
+        """async () => {
+            let total = 0;
+            for (const pc of window.__e2e.connections()) {
+                (await pc.getStats()).forEach((s) => {
+                    if (s.type === 'outbound-rtp') total += s.bytesSent || 0;
+                });
+            }
+            return total;
+        }"""
+    )
+
+
+def measure(everyone: list[Person], seconds: float = 15) -> tuple[list[float], float]:
+    """Each browser's upload (kbit/s) and the CPU per browser (% of one core) over `seconds`."""
+    sent = [bytes_sent(p) for p in everyone]
+    cpu, began = descendant_cpu_seconds(), time.monotonic()
+    time.sleep(seconds)
+    elapsed = time.monotonic() - began
+    cpu_used = descendant_cpu_seconds() - cpu
+    kbps = [(bytes_sent(p) - s) * 8 / elapsed / 1000 for p, s in zip(everyone, sent, strict=True)]
+    return kbps, 100 * cpu_used / elapsed / len(everyone)
+
+
+@pytest.mark.parametrize("media", ["mesh", "sfu"])
+def test_upload_and_cpu_per_browser_in_a_room_of_six(people, sfu, media, capsys):
+    """Six people, mesh vs SFU: each browser's upload bitrate and CPU (docs/benchmarks.md)."""
+    names = ["alice", "bob", "carol", "dave", "erin", "frank"]
+    owner = people(names[0], base_url=sfu.main[0])
+    number = owner.create_room(name=f"Bench {media}", capacity=6, media=media)
+    owner.press_join()
+    owner.wait_in_call()
+    others = [people(name, base_url=sfu.main[i % 2]) for i, name in enumerate(names[1:])]
+    enter_all(number, others)
+    everyone = [owner, *others]
+    for person in everyone:
+        person.wait_remote_videos(5, timeout=90)
+    # Let bandwidth estimation and simulcast settle before measuring.
+    time.sleep(10)
+    kbps, cpu = measure(everyone)
+    figure(
+        capsys,
+        f"FIGURE bench {media}: room of 6, upload per browser kbit/s median"
+        f" {sorted(kbps)[len(kbps) // 2]:.0f} (min {min(kbps):.0f}, max {max(kbps):.0f});"
+        f" Chromium CPU per browser {cpu:.0f} % of a core (load average"
+        f" {os.getloadavg()[0]:.1f})",
+    )
+    assert min(kbps) > 0
