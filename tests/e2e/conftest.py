@@ -760,15 +760,41 @@ def sfu(stack: Stack, janus: Any) -> Iterator[SfuStack]:
         "JANUS_ADMIN_KEY": janus.admin_key,
     }
     env = {**stack.env, **janus_env}
-    relay_env = {**env, **stack.turn_env, "TURN_TTL": "3600"}
-    procs: dict[str, Proc] = {}
+    # A coturn of its own for calls relayed to Janus: it relays from Janus'
+    # own address (127.0.0.2, on the veth), because Janus' answers to an
+    # address on `lo` (127.0.0.1, the main coturn's relay address) never
+    # arrive: its connectivity checks then fail (seen in its debug log).
+    turn_port = free_port(socket.SOCK_DGRAM)
+    min_port, max_port = free_udp_range(100)
+    turn = Proc(
+        "coturn-sfu",
+        [
+            "stdbuf", "-oL", "turnserver", "-n",
+            "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.2",
+            f"--listening-port={turn_port}",
+            f"--min-port={min_port}", f"--max-port={max_port}",
+            "--use-auth-secret", f"--static-auth-secret={TURN_SECRET}",
+            "--realm=test", "--allow-loopback-peers",
+            "--no-cli", "--no-tls", "--no-dtls",
+            "--log-file=stdout", "--verbose",
+            f"--userdb={LOG_DIR / 'turndb-sfu'}",
+            "--pidfile=" + str(LOG_DIR / "turnserver-sfu.pid"),
+        ],
+    )  # fmt: skip
+    relay_env = {
+        **env,
+        **stack.turn_env,
+        "TURN_URLS": f"turn:127.0.0.1:{turn_port}?transport=udp",
+        "TURN_TTL": "3600",
+    }
+    procs: dict[str, Proc] = {"coturn-sfu": turn}
     urls: dict[str, str] = {}
     try:
         for name, worker_env in (("sfu-1", env), ("sfu-2", env), ("sfu-relay", relay_env)):
             proc, url = start_worker(name, worker_env)
             procs[name], urls[name] = proc, url
-        for name, proc in procs.items():
-            wait_http(f"{urls[name]}/accounts/login/", proc)
+        for name, url in urls.items():
+            wait_http(f"{url}/accounts/login/", procs[name])
         stack.procs.extend(procs.values())
         yield SfuStack(
             janus=janus,

@@ -317,3 +317,25 @@ def test_upload_and_cpu_per_browser_in_a_room_of_six(people, sfu, media, capsys)
         f" {os.getloadavg()[0]:.1f})",
     )
     assert min(kbps) > 0
+
+
+def test_relay_only_calls_reach_janus_through_coturn(people, sfu):
+    """With relay-only ICE, both SFU connections of each browser go through coturn and play."""
+    _, everyone = sfu_call(people, sfu, ["alice", "bob"], base_urls=[sfu.relay, sfu.relay])
+    for person in everyone:
+        kinds = person.page.evaluate(
+            """async () => {
+                const kinds = [];
+                for (const pc of window.__e2e.connections()) {
+                    const report = await pc.getStats();
+                    report.forEach((s) => {
+                        if (s.type === 'transport' && s.selectedCandidatePairId) {
+                            const pair = report.get(s.selectedCandidatePairId);
+                            kinds.push(report.get(pair.localCandidateId).candidateType);
+                        }
+                    });
+                }
+                return kinds;
+            }"""
+        )
+        assert kinds == ["relay", "relay"], (person.username, kinds)
