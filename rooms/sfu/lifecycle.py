@@ -34,8 +34,9 @@ logger = logging.getLogger(__name__)
 
 # How long one answer to "is Janus there?" is believed (a join asks it).
 AVAILABLE_CACHE_SECONDS = 2.0
-# How long the question may take before the answer is "no".
-AVAILABLE_TIMEOUT_SECONDS = 2.0
+# How long the question may take before the answer is "no" (a Janus that is down
+# refuses the connection at once; this bounds a hung one, and a starved worker).
+AVAILABLE_TIMEOUT_SECONDS = 5.0
 
 _admins: dict[asyncio.AbstractEventLoop, VideoRoomAdmin] = {}
 _admin_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}

@@ -68,6 +68,7 @@ class SfuSeat:
         self.fresh_subscription = True
         self.lock = asyncio.Lock()
         self.pump: asyncio.Task[None] | None = None
+        self.resync: asyncio.Task[None] | None = None
         self.closed = False
 
     # --- What the browser asks for ---------------------------------------------------
@@ -127,9 +128,10 @@ class SfuSeat:
     async def close(self) -> None:
         """Leave Janus: leave the room, detach both handles, end the session. Idempotent."""
         self.closed = True
-        if self.pump is not None:
-            self.pump.cancel()
-            self.pump = None
+        for task in (self.pump, self.resync):
+            if task is not None:
+                task.cancel()
+        self.pump = self.resync = None
         participant, self.participant = self.participant, None
         if participant is not None:
             await participant.leave()
@@ -211,16 +213,39 @@ class SfuSeat:
                     unsubscribe=[{"feed": f} for f in remove],
                 )
         except PluginError as err:
-            if err.code == ERROR_NO_SUCH_FEED:
-                # A feed that went while we asked: Janus will say so; drop it now.
-                for feed in add:
-                    self.feeds.pop(feed, None)
-                return
-            raise
+            if err.code != ERROR_NO_SUCH_FEED:
+                raise
+            # One of them is gone, or not publishing yet (its PeerConnection is
+            # not up): ask Janus who publishes now, and try again shortly.
+            await self._refresh_feeds()
+            self._resync_later()
+            return
         self.awaiting_answer = True
         if offer is not None:
             await self._offer(offer.jsep, offer.streams)
         # else Janus postponed it ("updating"): the offer comes as an event.
+
+    async def _refresh_feeds(self) -> None:
+        """Re-read the room's publishers from Janus (after lost events or a refused subscribe)."""
+        listed = await lifecycle.participants(room_id=self.room_id)
+        self.feeds = {}
+        self._add_publishers([p for p in listed if p.get("publisher")])
+
+    def _resync_later(self, seconds: float = 1.0) -> None:
+        """Sync the subscription again in a moment (once at a time)."""
+        if self.resync is not None and not self.resync.done():
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(seconds)
+            async with self.lock:
+                if self.participant is None or self.closed:
+                    return
+                with contextlib.suppress(JanusError):
+                    await self._refresh_feeds()
+                    await self._sync()
+
+        self.resync = asyncio.ensure_future(later())
 
     async def _offer(self, offer: Any, streams: list[dict[str, Any]]) -> None:
         fresh, self.fresh_subscription = self.fresh_subscription, False
@@ -250,9 +275,7 @@ class SfuSeat:
                 return
             if event.type == RECLAIMED:
                 # Events were lost while the connection was down: re-read the room.
-                listed = await lifecycle.participants(room_id=self.room_id)
-                self.feeds = {}
-                self._add_publishers([p for p in listed if p.get("publisher")])
+                await self._refresh_feeds()
                 await self._sync()
                 return
             if event.type == "hangup" and item.role == "subscriber":

