@@ -67,6 +67,7 @@ def rooms_create(request: HttpRequest) -> HttpResponse:
             "name": p.check_name(body.get("name")),
             "capacity": p.check_capacity(body.get("capacity")),
             "pin": p.check_pin(body.get("pin")),
+            "media": p.check_media(body.get("media")),
         }
     except p.ClientError as err:
         raise ApiError(400, err.code, err.message) from None

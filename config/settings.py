@@ -501,11 +501,12 @@ JANUS_URL = env_str("JANUS_URL")
 # from the admin key per room (rooms.sfu.room_credentials).
 JANUS_API_SECRET = env_str("JANUS_API_SECRET")
 JANUS_ADMIN_KEY = env_str("JANUS_ADMIN_KEY")
-# A room moves to the SFU when it reaches this many participants.
-JANUS_SWITCH_AT = env_int("JANUS_SWITCH_AT", 5)
-# Concurrent publishers a Janus room admits (VideoRoom `publishers`); at least
-# the room capacity, or the last to join cannot send.
-JANUS_ROOM_PUBLISHERS = env_int("JANUS_ROOM_PUBLISHERS", 12)
+# Rooms in `auto` media mode (the default) stay peer to peer up to this many
+# people and move to the SFU when one more joins (and Janus answers).
+MESH_MAX_PEERS = env_int("MESH_MAX_PEERS", 4)
+# The largest capacity of an `sfu` or `auto` room (mesh rooms: 12); each Janus
+# room admits its room's capacity of publishers.
+SFU_CAPACITY_MAX = env_int("SFU_CAPACITY_MAX", 50)
 # Seconds: a Janus request's answer; between keepalives of each session (Janus
 # drops a session silent for its session_timeout, 60 s); how long a worker
 # tries to claim its sessions back after its connection to Janus dropped
@@ -525,10 +526,10 @@ if JANUS_URL:
         raise ImproperlyConfigured(
             "JANUS_KEEPALIVE_INTERVAL must be 1-20 s (Janus' session_timeout is 60 s)"
         )
-    if JANUS_SWITCH_AT < 2 or JANUS_ROOM_PUBLISHERS < 1:
-        raise ImproperlyConfigured(
-            "JANUS_SWITCH_AT must be at least 2 and JANUS_ROOM_PUBLISHERS at least 1"
-        )
+if not 1 <= MESH_MAX_PEERS <= 12:
+    raise ImproperlyConfigured("MESH_MAX_PEERS must be 1-12")
+if not 12 <= SFU_CAPACITY_MAX <= 200:
+    raise ImproperlyConfigured("SFU_CAPACITY_MAX must be 12-200")
 # --- end of SFU: Janus ------------------------------------------------------------
 
 # --- Call quality (rooms/quality.py, docs/protocol.md "quality") ---------------------

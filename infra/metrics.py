@@ -101,7 +101,7 @@ RESUMES_BY = _children(RESUMES, RESUME_OUTCOMES)
 
 # --- Messages -------------------------------------------------------------------------------
 
-FORWARD_TYPES = ("offer", "answer", "candidate")
+FORWARD_TYPES = ("offer", "answer", "candidate", "handover")
 FORWARDED = Counter(
     "videorooms_forwarded_messages",
     "Signaling messages (offer, answer, candidate) handed to the channel layer for their peer.",
@@ -124,6 +124,7 @@ REFUSAL_REASONS = (
     "unknown_peer",
     "forbidden",
     "server_busy",
+    "sfu_unavailable",
 )
 REFUSED = Counter(
     "videorooms_refused_frames",

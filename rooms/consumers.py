@@ -40,6 +40,8 @@ from rooms.connections import get_connections
 from rooms.models import Participant, Room
 from rooms.presence import get_presence
 from rooms.revocation import session_hash
+from rooms.sfu import JanusError, lifecycle
+from rooms.sfu.seat import SfuSeat
 from rooms.worker import get_worker
 from transport.consumer import DirectDispatch
 
@@ -67,15 +69,25 @@ class Account:
     chat: limits.TokenBucket
 
 
-@dataclass(frozen=True)
+@dataclass
 class Membership:
-    """The room this socket is in, as which peer, and who else is there (peer id -> channel)."""
+    """The room this socket is in, as which peer, and who else is there (peer id -> channel).
+
+    `media` is where the room's media goes now (mesh or sfu, kept current by
+    `room.updated`); `sfu` this person's place in the Janus room, once their
+    browser published there.
+    """
 
     room_id: int
     number: str
     peer_id: str
     moderator: bool
+    # The Participant's primary key: their feed id in Janus.
+    participant_pk: int
+    capacity: int
+    media: str
     peers: dict[str, str] = field(default_factory=dict)
+    sfu: SfuSeat | None = None
 
     @property
     def group(self) -> str:
@@ -253,6 +265,8 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
                         name=msg["name"],
                         capacity=msg["capacity"],
                         pin=msg["pin"],
+                        media=msg["media"],
+                        sfu_available=msg["media"] == p.MEDIA_SFU and await lifecycle.available(),
                     )
                 except errors.NumberTaken:
                     continue
@@ -365,6 +379,63 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         )
         await events.publish(outbox, self.channel_layer)
 
+    # --- The SFU (docs/protocol.md section 4): relayed to this socket's Janus seat ---------
+
+    def sfu_seat(self, msg_id: str | None) -> SfuSeat:
+        membership = self.membership
+        if membership.media != p.MEDIA_SFU:
+            raise p.ClientError(
+                p.FORBIDDEN,
+                "This call is direct (peer to peer), not through the SFU.",
+                msg_id=msg_id,
+            )
+        if membership.sfu is None:
+            membership.sfu = SfuSeat(
+                room_id=membership.room_id,
+                capacity=membership.capacity,
+                feed_id=membership.participant_pk,
+                peer_id=membership.peer_id,
+                send=self.send_json,
+            )
+        return membership.sfu
+
+    async def on_sfu_offer(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        seat = self.sfu_seat(msg_id)
+        try:
+            answer = await seat.publish(msg["sdp"])
+        except (JanusError, TimeoutError) as err:
+            lifecycle.forget_availability()
+            logger.info("sfu: publish refused for %s: %s", self.membership.peer_id, err)
+            raise p.ClientError(
+                p.SFU_UNAVAILABLE, errors.SfuUnavailable.default_message, msg_id=msg_id
+            ) from None
+        await self.send_json(wire.sfu_answer(sdp=answer, re=msg_id))
+
+    async def on_sfu_answer(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        seat = self.sfu_seat(msg_id)
+        try:
+            await seat.answer(msg["sdp"])
+        except (JanusError, TimeoutError) as err:
+            logger.info("sfu: subscriber answer failed for %s: %s", self.membership.peer_id, err)
+
+    async def on_sfu_candidate(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        seat = self.sfu_seat(msg_id)
+        with contextlib.suppress(JanusError, TimeoutError):
+            await seat.trickle(msg["role"], msg["candidate"])
+
+    async def on_sfu_layer(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        if msg["peer"] not in self.membership.peers:
+            raise p.ClientError(p.UNKNOWN_PEER, "no such peer in this room", msg_id=msg_id)
+        seat = self.sfu_seat(msg_id)
+        with contextlib.suppress(JanusError, TimeoutError):
+            await seat.set_layer(msg["peer"], msg["substream"])
+
+    async def close_sfu(self, membership: Membership) -> None:
+        """End this person's Janus session (leave, kick, close, a dropped socket)."""
+        seat, membership.sfu = membership.sfu, None
+        if seat is not None:
+            await seat.close()
+
     handlers = {
         p.CREATE: on_create,
         p.JOIN: on_join,
@@ -380,6 +451,11 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         p.CLOSE: on_close,
         p.PING: on_ping,
         p.QUALITY: on_quality,
+        p.SFU_OFFER: on_sfu_offer,
+        p.SFU_ANSWER: on_sfu_answer,
+        p.SFU_CANDIDATE: on_sfu_candidate,
+        p.SFU_LAYER: on_sfu_layer,
+        p.HANDOVER: on_forward,
     }
 
     # --- Room membership --------------------------------------------------------------
@@ -414,6 +490,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 user=self.user,
                 channel_name=self.channel_name,
                 pin=pin,
+                sfu_available=await lifecycle.available(),
             )
         except (errors.RoomNotFound, errors.WrongPin):
             raise
@@ -490,6 +567,9 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
             number=seat.room.number,
             peer_id=participant.peer_id,
             moderator=seat.moderator,
+            participant_pk=participant.pk,
+            capacity=seat.room.capacity,
+            media=seat.room.media,
             peers={other.peer_id: other.channel_name for other in seat.present},
         )
         observe.seated(self, created=created, resumed=resumed)
@@ -505,9 +585,12 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 re=msg_id,
             )
         )
+        if resumed and seat.room.media == p.MEDIA_SFU:
+            # The Janus session went with the old socket: publish again.
+            await self.send_json(wire.sfu_restart("resumed"))
 
     def forget_room(self) -> Membership | None:
-        """Drop the membership; return what it was."""
+        """Drop the membership; return what it was (its Janus seat is closed by the caller)."""
         was, self.membership = self.membership, None
         return was
 
@@ -517,6 +600,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if was is None:
             return
         observe.detached(self, was)
+        await self.close_sfu(was)
         await self.channel_layer.group_discard(was.group, self.channel_name)
         await get_presence().renew([was.peer_id], seconds=settings.RESUME_GRACE)
 
@@ -526,6 +610,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if was is None:
             return
         observe.left(self, was, reason)
+        await self.close_sfu(was)
         await self.channel_layer.group_discard(was.group, self.channel_name)
         await get_presence().remove(was.peer_id)
         if announce:
@@ -556,7 +641,9 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self.send(text_data=event["text"])
 
     async def room_updated(self, event: dict[str, Any]) -> None:
-        if self.current(event):
+        membership = self.current(event)
+        if membership:
+            membership.media = event.get("media", membership.media)
             await self.send(text_data=event["text"])
 
     async def peer_joined(self, event: dict[str, Any]) -> None:
@@ -602,6 +689,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if membership is not None and event["peer_id"] == membership.peer_id:
             self.forget_room()
             observe.let_go(self, membership, code)
+            await self.close_sfu(membership)
             await self.channel_layer.group_discard(membership.group, self.channel_name)
             await self.close(code=code)
 

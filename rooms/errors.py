@@ -66,3 +66,10 @@ class NumberTaken(RoomsError):
 
 class NoFreeNumber(RoomsError):
     default_message = "Could not find a free room number; try again."
+
+
+class SfuUnavailable(RoomsError):
+    default_message = (
+        "This room's call goes through the media server, which cannot be reached right now;"
+        " try again in a moment."
+    )

@@ -46,6 +46,9 @@ EXPIRED = "peer.expired"
 USER_REVOKE = "user.revoke"
 # From a worker to one of its own sockets: close, the account was signed out.
 SOCKET_REVOKED = "socket.revoked"
+# To every worker: make Janus follow Django (kick feeds, destroy a room); the
+# first worker does it, the others find it done (rooms/sfu/lifecycle.py).
+SFU_CLEANUP = "sfu.cleanup"
 
 # The group every worker's Worker listens on (rooms/worker.py).
 WORKERS_GROUP = "workers"
@@ -138,6 +141,8 @@ def room_updated(*, room_id: int, group: str, room_object: wire.Message) -> Outg
         event={
             "type": ROOM_UPDATED,
             "room": room_id,
+            # Where the media goes now: a consumer refuses SFU requests on the mesh.
+            "media": room_object["media"],
             "text": wire.encode(wire.room_updated(room_object)),
         },
     )
@@ -184,3 +189,11 @@ def user_revoke(*, user_id: int, session: str | None, reason: str) -> Outgoing:
 
 def socket_revoked(*, reason: str) -> Event:
     return {"type": SOCKET_REVOKED, "reason": reason}
+
+
+def sfu_cleanup(*, room_id: int, feeds: tuple[int, ...] = (), destroy: bool = False) -> Outgoing:
+    """Kick `feeds` (Participant primary keys) from Janus room `room_id`, or destroy it."""
+    return Outgoing(
+        group=WORKERS_GROUP,
+        event={"type": SFU_CLEANUP, "room": room_id, "feeds": list(feeds), "destroy": destroy},
+    )

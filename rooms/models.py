@@ -16,10 +16,13 @@ from django.utils.translation import gettext_lazy as _
 from rooms.protocol import (
     CANDIDATE_TYPES,
     CAPACITY_DEFAULT,
-    CAPACITY_MAX,
+    CAPACITY_LIMIT_MAX,
     CAPACITY_MIN,
     CHAT_MAX,
     CONNECTION_STATES,
+    MEDIA_AUTO,
+    MEDIA_MESH,
+    MEDIA_SFU,
     NAME_MAX,
     PEER_ID_MAX,
     RELAY_PROTOCOLS,
@@ -43,6 +46,14 @@ class RoomQuerySet(models.QuerySet):
 
 
 class Room(models.Model):
+    class MediaMode(models.TextChoices):
+        # Peer to peer, end-to-end encrypted, up to CAPACITY_MAX people.
+        MESH = MEDIA_MESH, _("direct (peer to peer)")
+        # Through Janus from the first person on, up to SFU_CAPACITY_MAX.
+        SFU = MEDIA_SFU, _("through the media server")
+        # Direct up to MESH_MAX_PEERS people, through Janus above.
+        AUTO = MEDIA_AUTO, _("automatic")
+
     number = models.CharField(_("number"), max_length=9, db_index=True)
     name = models.CharField(_("name"), max_length=NAME_MAX)
     owner = models.ForeignKey(
@@ -54,8 +65,14 @@ class Room(models.Model):
     capacity = models.PositiveSmallIntegerField(
         _("capacity"),
         default=CAPACITY_DEFAULT,
-        validators=[MinValueValidator(CAPACITY_MIN), MaxValueValidator(CAPACITY_MAX)],
+        validators=[MinValueValidator(CAPACITY_MIN), MaxValueValidator(CAPACITY_LIMIT_MAX)],
     )
+    media_mode = models.CharField(
+        _("media mode"), max_length=8, choices=MediaMode.choices, default=MediaMode.AUTO
+    )
+    # Where the media goes now: mesh or sfu (an `auto` room moves to sfu once,
+    # at its (MESH_MAX_PEERS + 1)th person, and back to mesh only when it empties).
+    media = models.CharField(_("media path"), max_length=8, default=MEDIA_MESH)
     pin_hash = models.CharField(_("PIN (hashed)"), max_length=128, blank=True)
     locked = models.BooleanField(_("locked"), default=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -75,11 +92,14 @@ class Room(models.Model):
                 name="room_number_unique_while_open",
             ),
             models.CheckConstraint(
-                condition=Q(capacity__gte=CAPACITY_MIN) & Q(capacity__lte=CAPACITY_MAX),
+                condition=Q(capacity__gte=CAPACITY_MIN) & Q(capacity__lte=CAPACITY_LIMIT_MAX),
                 name="room_capacity_range",
             ),
             models.CheckConstraint(
                 condition=Q(number__regex=r"^[1-9][0-9]{8}$"), name="room_number_format"
+            ),
+            models.CheckConstraint(
+                condition=Q(media__in=[MEDIA_MESH, MEDIA_SFU]), name="room_media_path"
             ),
         ]
         # The per-account caps count an owner's recent and open rooms.
@@ -106,6 +126,10 @@ class Room(models.Model):
         consumers drop those of any room but their own.
         """
         return f"room-{number}"
+
+    @property
+    def uses_sfu(self) -> bool:
+        return self.media == MEDIA_SFU
 
     @property
     def is_open(self) -> bool:

@@ -38,6 +38,16 @@ PING = "ping"
 CLOSE = "close"
 # Extension: a browser's summary of its connection to one remote peer (call quality).
 QUALITY = "quality"
+# Extension (docs/protocol.md section 4): media through the SFU (Janus), relayed by the server.
+# The browser's offer for its one publishing PeerConnection (and renegotiations).
+SFU_OFFER = "sfu-offer"
+# The browser's answer to the server's offer for its one receiving PeerConnection.
+SFU_ANSWER = "sfu-answer"
+SFU_CANDIDATE = "sfu-candidate"
+# Which simulcast layer of one peer's video this browser wants (0 lowest).
+SFU_LAYER = "sfu-layer"
+# Peer to peer, during the handover: "I receive you through the SFU now".
+HANDOVER = "handover"
 
 # --- Server -> client types ---------------------------------------------------
 JOINED = "joined"
@@ -49,6 +59,8 @@ ROOM_CLOSED = "room-closed"
 KICKED = "kicked"
 ERROR = "error"
 PONG = "pong"
+# Extension: the server lost this browser's SFU session (Janus restarted): publish again.
+SFU_RESTART = "sfu-restart"
 
 # --- Error codes ----------------------------------------------------------------
 BAD_MESSAGE = "bad-message"
@@ -64,6 +76,8 @@ ALREADY_IN_ROOM = "already-in-room"
 UNKNOWN_PEER = "unknown-peer"
 FORBIDDEN = "forbidden"
 SERVER_BUSY = "server-busy"
+# Extension: the room's media goes through the SFU, which cannot be reached now.
+SFU_UNAVAILABLE = "sfu-unavailable"
 
 ERROR_CODES = frozenset(
     {
@@ -80,6 +94,7 @@ ERROR_CODES = frozenset(
         UNKNOWN_PEER,
         FORBIDDEN,
         SERVER_BUSY,
+        SFU_UNAVAILABLE,
     }
 )
 
@@ -100,7 +115,11 @@ LEFT_REASONS = ("left", "disconnected", "kicked", "timeout")
 
 # --- Limits -------------------------------------------------------------------------
 CAPACITY_MIN = 2
+# The most people a mesh room (media peer to peer) may hold.
 CAPACITY_MAX = 12
+# The bound no room's capacity may pass; SFU rooms' own limit is the
+# SFU_CAPACITY_MAX setting (default 50), at most this.
+CAPACITY_LIMIT_MAX = 200
 CAPACITY_DEFAULT = 6
 ID_MAX = 64
 PEER_ID_MAX = 32
@@ -111,6 +130,18 @@ ROOM_NUMBER_RE = re.compile(r"[1-9][0-9]{8}")
 # People type numbers the way they read them: "482 913 075", "482-913-075".
 ROOM_NUMBER_SEPARATORS = re.compile(r"[\s-]+")
 RESUME_TOKEN_MAX = 512
+
+# --- Media modes (extension) ---------------------------------------------------------
+# How a room's media flows: `mesh` peer to peer, `sfu` through Janus, `auto`
+# mesh up to MESH_MAX_PEERS people, then through Janus.
+MEDIA_MESH = "mesh"
+MEDIA_SFU = "sfu"
+MEDIA_AUTO = "auto"
+MEDIA_MODES = (MEDIA_MESH, MEDIA_SFU, MEDIA_AUTO)
+MEDIA_MODE_DEFAULT = MEDIA_AUTO
+SFU_ROLES = ("publisher", "subscriber")
+# Simulcast layers: 0 the lowest.
+SFU_SUBSTREAM_MAX = 2
 
 # --- Call quality (extension): what a `quality` report may hold ---------------------------
 # The frame of one report, in bytes: a full report is about 450.
@@ -219,8 +250,16 @@ def check_capacity(value: Any) -> int | None:
         return None
     if type(value) is not int:
         raise bad("'capacity' must be an integer")
-    if not CAPACITY_MIN <= value <= CAPACITY_MAX:
-        raise bad(f"'capacity' must be between {CAPACITY_MIN} and {CAPACITY_MAX}")
+    if not CAPACITY_MIN <= value <= CAPACITY_LIMIT_MAX:
+        raise bad(f"'capacity' must be between {CAPACITY_MIN} and {CAPACITY_LIMIT_MAX}")
+    return value
+
+
+def check_media(value: Any) -> str | None:
+    if value is None:
+        return None
+    if type(value) is not str or value not in MEDIA_MODES:
+        raise bad(f"'media' must be one of {', '.join(MEDIA_MODES)}")
     return value
 
 
@@ -241,6 +280,7 @@ def _create(msg: dict[str, Any]) -> dict[str, Any]:
         "name": check_name(msg.get("name")),
         "capacity": check_capacity(msg.get("capacity")),
         "pin": check_pin(msg.get("pin")),
+        "media": check_media(msg.get("media")),
     }
 
 
@@ -274,6 +314,10 @@ _CANDIDATE_FIELDS: dict[str, tuple[type, ...]] = {
 
 def _candidate(msg: dict[str, Any]) -> dict[str, Any]:
     to = _str(msg, "to", max_len=PEER_ID_MAX)
+    return {"type": CANDIDATE, "to": to, "candidate": _candidate_init(msg)}
+
+
+def _candidate_init(msg: dict[str, Any]) -> dict[str, Any] | None:
     if "candidate" not in msg:
         raise bad("'candidate' is required (null for end-of-candidates)")
     candidate = msg["candidate"]
@@ -290,7 +334,33 @@ def _candidate(msg: dict[str, Any]) -> dict[str, Any]:
                     raise bad(f"'candidate.{key}' has the wrong type")
                 out[key] = value
         candidate = out
-    return {"type": CANDIDATE, "to": to, "candidate": candidate}
+    return candidate
+
+
+def _sfu_sdp(msg: dict[str, Any]) -> dict[str, Any]:
+    sdp = msg.get("sdp")
+    if type(sdp) is not str or not sdp:
+        raise bad("'sdp' must be a string")
+    return {"type": msg["type"], "sdp": sdp}
+
+
+def _sfu_candidate(msg: dict[str, Any]) -> dict[str, Any]:
+    role = msg.get("role")
+    if role not in SFU_ROLES:
+        raise bad(f"'role' must be one of {', '.join(SFU_ROLES)}")
+    return {"type": SFU_CANDIDATE, "role": role, "candidate": _candidate_init(msg)}
+
+
+def _sfu_layer(msg: dict[str, Any]) -> dict[str, Any]:
+    substream = msg.get("substream")
+    if type(substream) is not int or not 0 <= substream <= SFU_SUBSTREAM_MAX:
+        raise bad(f"'substream' must be an integer from 0 to {SFU_SUBSTREAM_MAX}")
+    peer = _str(msg, "peer", max_len=PEER_ID_MAX)
+    return {"type": SFU_LAYER, "peer": peer, "substream": substream}
+
+
+def _handover(msg: dict[str, Any]) -> dict[str, Any]:
+    return {"type": HANDOVER, "to": _str(msg, "to", max_len=PEER_ID_MAX)}
 
 
 def _media(msg: dict[str, Any]) -> dict[str, Any]:
@@ -404,12 +474,20 @@ VALIDATORS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     PING: _bare,
     CLOSE: _bare,
     QUALITY: _quality,
+    SFU_OFFER: _sfu_sdp,
+    SFU_ANSWER: _sfu_sdp,
+    SFU_CANDIDATE: _sfu_candidate,
+    SFU_LAYER: _sfu_layer,
+    HANDOVER: _handover,
 }
 
 # Types that need the connection to be in a room.
 IN_ROOM_TYPES = frozenset(
-    {OFFER, ANSWER, CANDIDATE, MEDIA, CHAT, LEAVE, KICK, LOCK, UNLOCK, CLOSE, QUALITY}
-)
+    {
+        OFFER, ANSWER, CANDIDATE, MEDIA, CHAT, LEAVE, KICK, LOCK, UNLOCK, CLOSE, QUALITY,
+        SFU_OFFER, SFU_ANSWER, SFU_CANDIDATE, SFU_LAYER, HANDOVER,
+    }
+)  # fmt: skip
 
 # Types with a frame limit of their own, below SIGNALING_MAX_MESSAGE_BYTES (in bytes).
 FRAME_MAX = {QUALITY: QUALITY_FRAME_MAX}
@@ -463,6 +541,7 @@ _REFUSALS: dict[type[errors.RoomsError], str] = {
     errors.CapReached: RATE_LIMITED,
     errors.InvalidRoom: BAD_MESSAGE,
     errors.NoFreeNumber: SERVER_BUSY,
+    errors.SfuUnavailable: SFU_UNAVAILABLE,
 }
 
 
@@ -491,6 +570,7 @@ def client_constants() -> dict[str, Any]:
     server_types = (
         JOINED, PEER_JOINED, PEER_LEFT, PEER_UPDATED, OFFER, ANSWER, CANDIDATE, CHAT,
         ROOM_UPDATED, ROOM_CLOSED, KICKED, ERROR, PONG,
+        SFU_OFFER, SFU_ANSWER, SFU_RESTART, HANDOVER,
     )  # fmt: skip
 
     def keyed(values: Any) -> dict[str, str]:
@@ -521,4 +601,5 @@ def client_constants() -> dict[str, Any]:
         },
         "PATTERNS": patterns,
         "QUALITY_ENUMS": {name: list(values) for name, values in QUALITY_ENUMS.items()},
+        "MEDIA_MODES": keyed(MEDIA_MODES),
     }

@@ -92,15 +92,37 @@ def _check_create_caps(*, owner: AbstractBaseUser) -> None:
         )
 
 
+def capacity_max(media: str) -> int:
+    """The largest capacity a room of media mode `media` may have."""
+    if media == Room.MediaMode.MESH:
+        return protocol.CAPACITY_MAX
+    return settings.SFU_CAPACITY_MAX
+
+
 def _new_room(
-    *, owner: AbstractBaseUser, name: str | None, capacity: int | None, pin: str | None
+    *,
+    owner: AbstractBaseUser,
+    name: str | None,
+    capacity: int | None,
+    pin: str | None,
+    media: str | None = None,
 ) -> Room:
     """A validated, unsaved room without a number."""
     name = (name or "").strip() or f"{owner.get_username()}'s room"
+    mode = media or protocol.MEDIA_MODE_DEFAULT
+    if mode not in Room.MediaMode.values:
+        raise errors.InvalidRoom(f"media must be one of {', '.join(Room.MediaMode.values)}")
+    capacity = capacity or protocol.CAPACITY_DEFAULT
+    if capacity > capacity_max(mode):
+        raise errors.InvalidRoom(
+            f"A room with media '{mode}' holds at most {capacity_max(mode)} people."
+        )
     room = Room(
         owner=owner,
         name=name[: protocol.NAME_MAX],
-        capacity=capacity or protocol.CAPACITY_DEFAULT,
+        capacity=capacity,
+        media_mode=mode,
+        media=protocol.MEDIA_SFU if mode == Room.MediaMode.SFU else protocol.MEDIA_MESH,
     )
     room.set_pin(pin)
     # Field validators cover the capacity range; the number constraints are the
@@ -120,6 +142,8 @@ def room_create(
     capacity: int | None = None,
     pin: str | None = None,
     channel_name: str | None = None,
+    media: str | None = None,
+    sfu_available: bool = False,
 ) -> Seat | Room:
     """Open room `number`; with `channel_name`, with its owner already in it (the socket's create).
 
@@ -127,9 +151,13 @@ def room_create(
     none of a join's checks (lock, PIN, capacity, chat history) has anything to
     look at yet. The caller draws the number (`room_numbers()`), so that a
     socket can subscribe to the room's group before anyone else can join;
-    `NumberTaken` when an open room holds it: draw again.
+    `NumberTaken` when an open room holds it: draw again. An `sfu` room with
+    its owner in it is refused (`SfuUnavailable`) while Janus cannot be
+    reached (`sfu_available`).
     """
-    room = _new_room(owner=owner, name=name, capacity=capacity, pin=pin)
+    room = _new_room(owner=owner, name=name, capacity=capacity, pin=pin, media=media)
+    if room.media_mode == Room.MediaMode.SFU and channel_name is not None and not sfu_available:
+        raise errors.SfuUnavailable()
     room.number = number
     with transaction.atomic():
         _check_create_caps(owner=owner)
@@ -173,8 +201,15 @@ def room_join(
     user: AbstractBaseUser,
     channel_name: str,
     pin: str | None = None,
+    sfu_available: bool = False,
 ) -> Seat:
     """Admit `user` to the open room `number`, or refuse with the reason.
+
+    Media: an `sfu` room admits nobody while Janus is unreachable
+    (`sfu_available` False: `SfuUnavailable`); an `auto` room on the mesh
+    moves to the SFU when this join takes it past MESH_MAX_PEERS people and
+    Janus answers, decided here under the room's lock so exactly one join
+    makes the switch; everyone hears `room-updated` before the newcomer.
 
     One read of the room under its lock decides everything (closed, locked,
     PIN, whether it has any chat), then capacity is checked and the
@@ -210,6 +245,8 @@ def room_join(
             raise errors.RoomLocked()
         if not moderator and not room.check_pin(pin):
             raise errors.WrongPin(given=bool(pin))
+        if room.media_mode == Room.MediaMode.SFU and not sfu_available:
+            raise errors.SfuUnavailable()
         present = list(room.participants.filter(left_at__isnull=True).select_related("user"))
         mine = [other for other in present if other.user_id == user.pk]
         present = [other for other in present if other.user_id != user.pk]
@@ -226,6 +263,15 @@ def room_join(
             channel_name=channel_name,
             worker=worker_name(),
         )
+        switched = (
+            room.media_mode == Room.MediaMode.AUTO
+            and room.media == protocol.MEDIA_MESH
+            and sfu_available
+            and len(present) + 1 > settings.MESH_MAX_PEERS
+        )
+        if switched:
+            Room.objects.filter(pk=room.pk).update(media=protocol.MEDIA_SFU)
+            room.media = protocol.MEDIA_SFU
     participant.user = user
     group = room.group_name
     # The seat taken over leaves first (the others see it go before they see
@@ -243,6 +289,9 @@ def room_join(
         outbox.append(
             events.peer_replaced(room_id=room.pk, peer_id=seat.peer_id, channel=seat.channel_name)
         )
+    if switched:
+        # Before the newcomer: when they appear, everyone is already on the SFU.
+        outbox.extend(room_announce_update(room=room, participants=len(present) + 1))
     outbox.append(events.peer_joined(room_id=room.pk, group=group, participant=participant))
     return _seat(
         room=room,
@@ -352,9 +401,30 @@ def participant_leave(*, peer_id: str, reason: str) -> Outbox:
     ).update(left_at=timezone.now(), left_reason=reason):
         return ()
     room = participant.room
-    return (
-        events.peer_left(room_id=room.pk, group=room.group_name, peer_id=peer_id, reason=reason),
-    )
+    outbox = [
+        events.peer_left(room_id=room.pk, group=room.group_name, peer_id=peer_id, reason=reason)
+    ]
+    if room.media == protocol.MEDIA_SFU:
+        outbox.extend(_sfu_after_leave(room=room, participant=participant, reason=reason))
+    return tuple(outbox)
+
+
+def _sfu_after_leave(*, room: Room, participant: Participant, reason: str) -> Outbox:
+    """Janus follows a departure: a kicked or expired feed goes; an empty room is destroyed.
+
+    An `auto` room that empties goes back to the mesh for whoever comes next
+    (the only way back: a call in progress stays on the SFU).
+    """
+    if not room.participants.filter(left_at__isnull=True).exists():
+        if room.media_mode == Room.MediaMode.AUTO:
+            Room.objects.filter(pk=room.pk, media=protocol.MEDIA_SFU).update(
+                media=protocol.MEDIA_MESH
+            )
+        return (events.sfu_cleanup(room_id=room.pk, destroy=True),)
+    if reason in (Participant.LeftReason.KICKED, Participant.LeftReason.TIMEOUT):
+        # Their worker may be dead: whoever gets this kicks the feed.
+        return (events.sfu_cleanup(room_id=room.pk, feeds=(participant.pk,)),)
+    return ()
 
 
 def participant_expire(*, peer_id: str) -> Outbox:
@@ -418,9 +488,10 @@ def participant_set_media(
     return (events.peer_updated(room_id=room.pk, group=room.group_name, participant=participant),)
 
 
-def room_announce_update(*, room: Room) -> Outbox:
+def room_announce_update(*, room: Room, participants: int | None = None) -> Outbox:
     """What tells everyone in the room its new state (`room-updated`)."""
-    participants = room.participants.filter(left_at__isnull=True).count()
+    if participants is None:
+        participants = room.participants.filter(left_at__isnull=True).count()
     return (
         events.room_updated(
             room_id=room.pk,
@@ -450,8 +521,12 @@ def room_close(*, room_id: int, reason: str) -> Outbox:
         Participant.objects.filter(room_id=room_id, left_at__isnull=True).update(
             left_at=now, left_reason=Participant.LeftReason.CLOSED
         )
-        number = Room.objects.values_list("number", flat=True).get(pk=room_id)
-    return (events.room_closed(room_id=room_id, group=Room.group_name_for(number), reason=reason),)
+        number, media = Room.objects.values_list("number", "media").get(pk=room_id)
+    closed = events.room_closed(room_id=room_id, group=Room.group_name_for(number), reason=reason)
+    if media == protocol.MEDIA_SFU:
+        # Janus drops everyone still in its room (`destroyed`).
+        return (closed, events.sfu_cleanup(room_id=room_id, destroy=True))
+    return (closed,)
 
 
 def room_close_if_idle(*, room_id: int, before: datetime) -> Outbox:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from rooms import errors, limits, wire
 from rooms import protocol as p
+from rooms.models import Room
 from rooms.selectors import user_recent_rooms
 
 RETRY_AFTER = "60"
@@ -29,7 +31,13 @@ def lobby(request: HttpRequest) -> HttpResponse:
             "session_config": wire.session_config(account=request.user, request=request),
             "recent_rooms": recent,
             # Form limits from the protocol, so the page never allows what the server refuses.
-            "capacities": range(p.CAPACITY_MIN, p.CAPACITY_MAX + 1),
+            "capacities": [
+                *range(p.CAPACITY_MIN, p.CAPACITY_MAX + 1),
+                *(n for n in (20, 30, 40, 50, 100, 200) if n <= settings.SFU_CAPACITY_MAX),
+            ],
+            "media_modes": Room.MediaMode.choices,
+            "media_default": p.MEDIA_MODE_DEFAULT,
+            "mesh_max": settings.MESH_MAX_PEERS,
             "capacity_default": p.CAPACITY_DEFAULT,
             "name_max": p.NAME_MAX,
         },

@@ -58,6 +58,9 @@ def room(room: Room, *, participants: int) -> Message:
         "participants": participants,
         # Extension: a closed room's page can say so without trying to join.
         "closed": not room.is_open,
+        # Extension (SFU): the room's media mode, and where its media goes now.
+        "mode": str(room.media_mode),
+        "media": room.media,
     }
 
 
@@ -167,6 +170,42 @@ def room_closed(reason: str) -> Message:
 
 def kicked() -> Message:
     return {"type": p.KICKED}
+
+
+# --- The SFU (extension, docs/protocol.md section 4) ---------------------------------------
+
+
+def sfu_answer(*, sdp: str, re: str | None) -> Message:
+    """Janus' answer to the browser's publisher offer."""
+    out: Message = {"type": p.SFU_ANSWER, "sdp": sdp}
+    if re is not None:
+        out["re"] = re
+    return out
+
+
+def sfu_offer(*, sdp: str, streams: list[dict[str, Any]], fresh: bool) -> Message:
+    """Janus' offer for the browser's one receiving PeerConnection.
+
+    `streams` says which peer each m-line carries (Janus' display names are
+    peer ids); `fresh` means a new subscription: a new PeerConnection.
+    """
+    return {
+        "type": p.SFU_OFFER,
+        "sdp": sdp,
+        "fresh": fresh,
+        "streams": [
+            {"mid": str(s["mid"]), "kind": s.get("type"), "peerId": s.get("feed_display")}
+            for s in streams
+            if s.get("active", True)
+            and s.get("feed_display")
+            and s.get("type") in ("audio", "video")
+        ],
+    }
+
+
+def sfu_restart(reason: str) -> Message:
+    """The server lost the browser's SFU session: publish (and so subscribe) again."""
+    return {"type": p.SFU_RESTART, "reason": reason}
 
 
 # --- HTTP: the session config (docs/protocol.md section 1) ----------------------------------

@@ -12,6 +12,8 @@
   (rooms/connections.py), with the presence.
 - Listens on the WORKERS group for accounts whose sessions ended
   (rooms/revocation.py) and closes their sockets here.
+- Makes Janus follow Django (`sfu.cleanup` on the WORKERS group: kick a
+  kicked or expired person's feed, destroy a closed or emptied room).
 - Runs the housekeeping (rooms/housekeeping.py) every `PRUNE_INTERVAL`, one
   worker at a time.
 """
@@ -34,6 +36,7 @@ from rooms import events, housekeeping, observe, selectors, services
 from rooms.connections import get_connections
 from rooms.presence import get_presence
 from rooms.protocol import CLOSE_RECONNECT
+from rooms.sfu import lifecycle
 
 if TYPE_CHECKING:
     from rooms.consumers import SignalingConsumer
@@ -58,6 +61,8 @@ class Worker:
         self.suspects: set[str] = set()
         self.draining = False
         self.all_closed = asyncio.Event()
+        # Janus cleanups under way (rooms/sfu/lifecycle.py), kept from the collector.
+        self.cleanups: set[asyncio.Task] = set()
 
     # --- Registry -------------------------------------------------------------
 
@@ -165,6 +170,18 @@ class Worker:
                     event = await layer.receive(self.channel)
                     if event.get("type") == events.USER_REVOKE:
                         await self.revoke(event)
+                    elif event.get("type") == events.SFU_CLEANUP:
+                        # Not awaited: a slow Janus must not hold up revocations.
+                        self.cleanups.add(
+                            task := asyncio.ensure_future(
+                                lifecycle.cleanup(
+                                    room_id=event["room"],
+                                    feeds=event["feeds"],
+                                    destroy_room=event["destroy"],
+                                )
+                            )
+                        )
+                        task.add_done_callback(self.cleanups.discard)
             except asyncio.CancelledError:
                 raise
             except Exception:

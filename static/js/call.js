@@ -56,6 +56,16 @@ const ENDING_FOR_CLOSE = Object.freeze({
 });
 
 const NO_PINS = Object.freeze({ get: () => '', set: () => {} });
+// During the handover, a direct connection is closed at the latest this long
+// after its peer's pictures play through the SFU, even if the peer never says
+// it receives ours through the SFU too.
+export const HANDOVER_LINGER_MS = 10000;
+
+// Where the call's media goes, as the page says it.
+export const MEDIA_PATH_TEXT = Object.freeze({
+  direct: 'Direct: peer to peer, end-to-end encrypted',
+  server: 'Through the server (SFU): encrypted to the server, not end to end',
+});
 // Quality reports get no answer, only an error when refused; the ids of the
 // last few are kept so such an error is logged, not shown (they are ours, not
 // the person's).
@@ -77,12 +87,26 @@ export function loginUrl(number) {
  * `notice` ({text}), `join-error` ({code, text}), `error` ({code, text}),
  * `signaling` ({state}), `navigate` ({url}).
  *
- * A peer is {peerId, info, link}: `info` is the server's peer object, `link`
- * what `createLink({peerId, polite, send})` returned (a PeerLink).
+ * `media-path` ({path}: direct | server).
+ *
+ * A peer is {peerId, info, link, mesh}: `info` is the server's peer object,
+ * `link` what the views use: in a direct call what `createLink({peerId,
+ * polite, send})` returned (a PeerLink), once the call goes through the SFU
+ * what `createSfuLink({peerId, session, send})` returned (an SfuLink, same
+ * interface). `mesh` is the direct link while there is one (during the
+ * handover both exist: the tile keeps the direct pictures until the SFU's play).
  */
 export class Call extends EventTarget {
-  constructor({ room, me, signaling, createLink, pins = NO_PINS, log = console }) {
+  constructor({
+    room, me, signaling, createLink, createSfu = null, createSfuLink = null, pins = NO_PINS, log = console,
+    clock = globalThis,
+  }) {
     super();
+    this.createSfu = createSfu;
+    this.createSfuLink = createSfuLink;
+    this.clock = clock;
+    this.sfu = null; // the SfuSession while the call goes through the SFU
+    this.mediaPath = 'direct';
     this.room = { ...room };
     this.me = me || {};
     this.signaling = signaling;
@@ -126,20 +150,37 @@ export class Call extends EventTarget {
         // An offer can overtake the peer-joined that announces its sender.
         const peer = this.peers.get(message.from)
           || this.addPeer({ peerId: message.from, user: null, media: {} }, true);
-        peer.link.handleDescription('offer', message.sdp);
+        if (peer.mesh) peer.mesh.handleDescription('offer', message.sdp);
       },
       [S.ANSWER]: (message) => {
         const peer = this.peers.get(message.from);
-        if (peer) peer.link.handleDescription('answer', message.sdp);
+        if (peer && peer.mesh) peer.mesh.handleDescription('answer', message.sdp);
       },
       [S.CANDIDATE]: (message) => {
         const peer = this.peers.get(message.from);
-        if (peer) peer.link.handleCandidate(message.candidate);
+        if (peer && peer.mesh) peer.mesh.handleCandidate(message.candidate);
+      },
+      [S.HANDOVER]: ({ from }) => {
+        const peer = this.peers.get(from);
+        if (!peer) return;
+        // They receive us through the SFU: the direct connection serves only us now.
+        peer.theyMoved = true;
+        if (peer.link !== peer.mesh) this.closeMesh(peer);
+      },
+      [S.SFU_ANSWER]: (message) => {
+        if (this.sfu) this.sfu.handleAnswer(message);
+      },
+      [S.SFU_OFFER]: (message) => {
+        if (this.sfu) this.sfu.handleOffer(message);
+      },
+      [S.SFU_RESTART]: ({ reason }) => {
+        if (this.sfu) this.sfu.restart(reason);
       },
       [S.CHAT]: (line) => this.addChat(line),
       [S.ROOM_UPDATED]: ({ room: updated }) => {
         const wasLocked = this.room.locked;
         this.setRoom({ ...this.room, ...updated });
+        if (this.phase === 'in-call' && this.room.media === 'sfu' && !this.sfu) this.enterSfu({ handover: true });
         if (this.phase === 'in-call' && wasLocked !== this.room.locked) {
           this.notice(this.room.locked ? 'The room is locked: nobody else can join.' : 'The room is open again.');
         }
@@ -155,6 +196,11 @@ export class Call extends EventTarget {
         }
         if (message.re && this.reportIds.delete(message.re)) {
           this.log.debug('quality report refused:', message.code, message.message);
+          return;
+        }
+        // Our publish was refused while the SFU is away: the session tries again by itself.
+        if (message.re && this.sfu && this.sfu.publishRefused(message.re)) {
+          this.log.debug('sfu: publish refused:', message.code, message.message);
           return;
         }
         this.emit('error', { code: message.code, text: errorText(message.code, message.message) });
@@ -275,7 +321,80 @@ export class Call extends EventTarget {
 
   /** New ICE servers (fresh TURN credentials) for every link's next gathering. */
   setIceServers(config) {
-    for (const peer of this.peers.values()) peer.link.setIceServers(config);
+    for (const peer of this.peers.values()) if (peer.mesh) peer.mesh.setIceServers(config);
+    if (this.sfu && this.sfu.setIceServers) this.sfu.setIceServers(config);
+  }
+
+  /** A new local track (device switch, screen share) for everything that sends ours. */
+  setTrack(kind, track) {
+    for (const peer of this.peers.values()) if (peer.mesh) peer.mesh.setTrack(kind, track);
+    if (this.sfu) this.sfu.setTrack(kind, track);
+  }
+
+  // --- Through the SFU --------------------------------------------------------------------
+
+  setMediaPath(path) {
+    if (this.mediaPath === path) return;
+    this.mediaPath = path;
+    this.emit('media-path', { path });
+  }
+
+  /**
+   * The call goes through the SFU from now on: publish there, and receive
+   * each peer there. With `handover` (a direct call growing past the mesh
+   * limit) every peer keeps its direct link until its SFU pictures play.
+   */
+  enterSfu({ handover }) {
+    if (this.sfu || !this.createSfu) return;
+    this.sfu = this.createSfu({ send: (message) => this.sendFromLink(message) });
+    this.setMediaPath('server');
+    if (handover) {
+      this.notice('More people joined: the call now goes through the server, no longer end-to-end encrypted.');
+    }
+    for (const peer of this.peers.values()) this.attachSfuLink(peer);
+    this.sfu.start();
+  }
+
+  attachSfuLink(peer) {
+    const link = this.createSfuLink({ peerId: peer.peerId, session: this.sfu, send: (m) => this.sendFromLink(m) });
+    peer.sfuLink = link;
+    this.listen(peer, link);
+    link.addEventListener('playing', () => this.onSfuPlaying(peer, link));
+    if (!peer.mesh) {
+      this.useLink(peer, link);
+    }
+  }
+
+  /** A peer's pictures play through the SFU: the tile moves to them, the direct link goes. */
+  onSfuPlaying(peer, link) {
+    if (this.peers.get(peer.peerId) !== peer || peer.sfuLink !== link || !peer.mesh) return;
+    this.useLink(peer, link);
+    this.send({ type: C.HANDOVER, to: peer.peerId });
+    if (peer.theyMoved) this.closeMesh(peer);
+    else peer.lingerTimer = this.clock.setTimeout(() => this.closeMesh(peer), HANDOVER_LINGER_MS);
+  }
+
+  /** Make `link` the one the views show for `peer`. */
+  useLink(peer, link) {
+    peer.link = link;
+    if (link.stream) this.emit('peer-track', { peer, stream: link.stream });
+    this.emit('peer-state', { peer, state: link.state });
+    this.emit('peer-link', { peer });
+  }
+
+  closeMesh(peer) {
+    const { mesh } = peer;
+    if (!mesh) return;
+    this.clock.clearTimeout(peer.lingerTimer);
+    peer.mesh = null;
+    mesh.close();
+  }
+
+  leaveSfu() {
+    const { sfu } = this;
+    if (!sfu) return;
+    this.sfu = null;
+    sfu.close();
   }
 
   /** End the call for `reason` (a key of ENDINGS); `detail` replaces its message. */
@@ -291,6 +410,7 @@ export class Call extends EventTarget {
     };
     this.phase = 'ended';
     this.removeAllPeers();
+    this.leaveSfu();
     this.signaling.close();
     this.emit('phase', { phase: 'ended', ended: this.ended });
   }
@@ -316,6 +436,12 @@ export class Call extends EventTarget {
     this.peerId = message.peerId;
     this.resumeToken = message.resumeToken || null;
     if (message.room) this.setRoom(message.room);
+    if (this.room.media === 'sfu') {
+      // A fresh join (not a resume, which the server answers with sfu-restart)
+      // of a call we were already receiving through the SFU: publish anew.
+      if (this.sfu && !resumed) this.sfu.restart('rejoined');
+      else this.enterSfu({ handover: false });
+    }
     this.pins.set(this.room.number, this.pin);
     const first = this.phase !== 'in-call';
     this.setPhase('in-call');
@@ -390,13 +516,30 @@ export class Call extends EventTarget {
       this.updatePeer(info);
       return existing;
     }
-    const link = this.createLink({ peerId: info.peerId, polite, send: (message) => this.sendFromLink(message) });
-    const peer = { peerId: info.peerId, info, link };
+    const peer = {
+      peerId: info.peerId, info, link: null, mesh: null, sfuLink: null, theyMoved: false, lingerTimer: null,
+    };
     this.peers.set(info.peerId, peer);
-    link.addEventListener('track', ({ detail }) => this.emit('peer-track', { peer, stream: detail.stream }));
-    link.addEventListener('state', ({ detail }) => this.emit('peer-state', { peer, state: detail.state }));
+    if (this.sfu) {
+      this.attachSfuLink(peer);
+    } else {
+      peer.mesh = this.createLink({ peerId: info.peerId, polite, send: (message) => this.sendFromLink(message) });
+      this.listen(peer, peer.mesh);
+      peer.link = peer.mesh;
+    }
     this.emit('peer-added', { peer });
     return peer;
+  }
+
+  /** Pass on a link's tracks and states, while it is the one the views show. */
+  listen(peer, link) {
+    link.addEventListener('track', ({ detail }) => {
+      link.stream = detail.stream;
+      if (peer.link === link) this.emit('peer-track', { peer, stream: detail.stream });
+    });
+    link.addEventListener('state', ({ detail }) => {
+      if (peer.link === link) this.emit('peer-state', { peer, state: detail.state });
+    });
   }
 
   updatePeer(info) {
@@ -410,7 +553,8 @@ export class Call extends EventTarget {
     const peer = this.peers.get(peerId);
     if (!peer) return;
     this.peers.delete(peerId);
-    peer.link.close();
+    this.clock.clearTimeout(peer.lingerTimer);
+    for (const link of [peer.mesh, peer.sfuLink]) if (link) link.close();
     this.emit('peer-removed', { peer });
   }
 

@@ -24,6 +24,7 @@ createForm.addEventListener('submit', async (event) => {
   setError(error, '');
   const name = $('create-name').value.trim();
   const capacity = Number.parseInt($('create-capacity').value, 10);
+  const media = $('create-media').value;
   const pin = $('create-pin').value.trim();
   if (pin && !isValidPin(pin)) {
     setError(error, 'A PIN is 4 to 12 digits, or leave it empty.');
@@ -32,7 +33,7 @@ createForm.addEventListener('submit', async (event) => {
   }
   busy(createForm, true, 'Creating…');
   try {
-    const room = await api.createRoom({ name: name || undefined, capacity, pin: pin || undefined });
+    const room = await api.createRoom({ name: name || undefined, capacity, pin: pin || undefined, media });
     pinStore.set(room.number, pin);
     window.location.assign(roomPath(room.number));
   } catch (err) {

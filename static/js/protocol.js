@@ -25,6 +25,7 @@ export const ERROR_TEXT = Object.freeze({
   [ERROR_CODES.UNKNOWN_PEER]: 'That person has already left.',
   [ERROR_CODES.FORBIDDEN]: 'Only the room owner can do that.',
   [ERROR_CODES.SERVER_BUSY]: 'The server is busy. Try again in a moment.',
+  [ERROR_CODES.SFU_UNAVAILABLE]: 'This room\'s call goes through the media server, which cannot be reached right now. Try again in a moment.',
 });
 
 export function errorText(code, fallback = '') {

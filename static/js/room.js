@@ -9,6 +9,7 @@ import { Call, FINAL_CLOSE_CODES } from './call.js';
 import { CredentialRefresher } from './credentials.js';
 import { LocalMedia } from './media.js';
 import { PeerLink, rtcConfiguration } from './peer.js';
+import { SfuLink, SfuSession } from './sfu.js';
 import { SignalingClient, signalingUrl } from './signaling.js';
 import { toast } from './ui.js';
 import { mountChat } from './views/chat.js';
@@ -30,6 +31,8 @@ const call = new Call({
   me: sessionConfig.user || {},
   signaling: new SignalingClient(signalingUrl(sessionConfig), { finalCloseCodes: FINAL_CLOSE_CODES }),
   createLink: ({ peerId, polite, send }) => new PeerLink({ peerId, polite, config: rtcConfig, media, send }),
+  createSfu: ({ send }) => new SfuSession({ config: rtcConfig, media, send }),
+  createSfuLink: ({ peerId, session, send }) => new SfuLink({ peerId, session, send }),
   pins: pinStore,
 });
 const credentials = new CredentialRefresher({ config: sessionConfig, fetchConfig: api.config });
@@ -47,9 +50,7 @@ mountEnded({ call });
 
 // What we send (mute, camera, screen) reaches the call; new tracks reach every link.
 media.addEventListener('change', ({ detail }) => call.setMedia(detail));
-media.addEventListener('trackchange', ({ detail }) => {
-  for (const { link } of call.peers.values()) link.setTrack(detail.kind, media.outgoing(detail.kind));
-});
+media.addEventListener('trackchange', ({ detail }) => call.setTrack(detail.kind, media.outgoing(detail.kind)));
 
 // Fresh TURN credentials for every link, so a later ICE restart can still get a relay.
 credentials.addEventListener('config', ({ detail }) => {

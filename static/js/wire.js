@@ -18,6 +18,11 @@ export const CLIENT_TYPES = Object.freeze({
   PING: "ping",
   CLOSE: "close",
   QUALITY: "quality",
+  SFU_OFFER: "sfu-offer",
+  SFU_ANSWER: "sfu-answer",
+  SFU_CANDIDATE: "sfu-candidate",
+  SFU_LAYER: "sfu-layer",
+  HANDOVER: "handover",
 });
 export const SERVER_TYPES = Object.freeze({
   JOINED: "joined",
@@ -33,6 +38,10 @@ export const SERVER_TYPES = Object.freeze({
   KICKED: "kicked",
   ERROR: "error",
   PONG: "pong",
+  SFU_OFFER: "sfu-offer",
+  SFU_ANSWER: "sfu-answer",
+  SFU_RESTART: "sfu-restart",
+  HANDOVER: "handover",
 });
 export const ERROR_CODES = Object.freeze({
   ALREADY_IN_ROOM: "already-in-room",
@@ -46,6 +55,7 @@ export const ERROR_CODES = Object.freeze({
   ROOM_LOCKED: "room-locked",
   ROOM_NOT_FOUND: "room-not-found",
   SERVER_BUSY: "server-busy",
+  SFU_UNAVAILABLE: "sfu-unavailable",
   TOO_LARGE: "too-large",
   UNKNOWN_PEER: "unknown-peer",
 });
@@ -66,6 +76,7 @@ export const LEFT_REASONS = Object.freeze({
   TIMEOUT: "timeout",
 });
 export const LIMITS = Object.freeze({
+  CAPACITY_LIMIT_MAX: 200,
   CAPACITY_MAX: 12,
   CAPACITY_MIN: 2,
   CHAT_MAX: 2000,
@@ -78,6 +89,7 @@ export const LIMITS = Object.freeze({
   QUALITY_MS_MAX: 86400000,
   QUALITY_RTT_MAX: 60000,
   RESUME_TOKEN_MAX: 512,
+  SFU_SUBSTREAM_MAX: 2,
 });
 export const PATTERNS = Object.freeze({
   PIN: "[0-9]{4,12}",
@@ -90,4 +102,9 @@ export const QUALITY_ENUMS = Object.freeze({
   TRANSPORT_PROTOCOLS: ["udp", "tcp"],
   RELAY_PROTOCOLS: ["udp", "tcp", "tls"],
   ICE_FAILURE_CAUSES: ["failed", "disconnected-timeout"],
+});
+export const MEDIA_MODES = Object.freeze({
+  MESH: "mesh",
+  SFU: "sfu",
+  AUTO: "auto",
 });

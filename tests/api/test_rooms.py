@@ -13,7 +13,10 @@ from tests.conftest import csrf_header
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
-ROOM_KEYS = {"number", "name", "capacity", "locked", "hasPin", "owner", "participants", "closed"}
+ROOM_KEYS = {
+    "number", "name", "capacity", "locked", "hasPin", "owner", "participants", "closed",
+    "mode", "media",
+}  # fmt: skip
 
 
 def create(client: Client, body, **headers):
@@ -37,6 +40,8 @@ def test_create_room_with_defaults(api_client, alice):
         "owner": {"id": alice.pk, "username": "alice"},
         "participants": 0,
         "closed": False,
+        "mode": "auto",
+        "media": "mesh",
     }
     room = Room.objects.get(number=body["number"])
     assert (room.owner, room.capacity, room.closed_at) == (alice, 6, None)
@@ -58,8 +63,8 @@ def test_create_room_with_name_capacity_and_pin(api_client, alice):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"capacity": 1}, "'capacity' must be between 2 and 12"),
-        ({"capacity": 13}, "'capacity' must be between 2 and 12"),
+        ({"capacity": 1}, "'capacity' must be between 2 and 200"),
+        ({"capacity": 201}, "'capacity' must be between 2 and 200"),
         ({"capacity": "6"}, "'capacity' must be an integer"),
         ({"capacity": 6.0}, "'capacity' must be an integer"),
         ({"pin": "12"}, "'pin' must be 4 to 12 digits"),
@@ -129,6 +134,8 @@ def test_get_room(api_client, make_room, add_participant, alice, bob):
         "owner": {"id": alice.pk, "username": "alice"},
         "participants": 1,
         "closed": False,
+        "mode": "auto",
+        "media": "mesh",
     }
 
 

@@ -13,6 +13,8 @@ through the local coturn instead, so no media ever uses a real interface.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import math
 import os
 import secrets
@@ -61,6 +63,8 @@ PEOPLE = {
     "bob": ("Bob", "Berg"),
     "carol": ("Carol", "Chen"),
     "dave": ("Dave", "Diaz"),
+    "erin": ("Erin", "Evans"),
+    "frank": ("Frank", "Fox"),
 }
 # Machines under load (CI) are slower than a laptop; the 2 s / 5 s promises
 # of the product are asserted with explicit timeouts where they are made.
@@ -123,6 +127,7 @@ class Proc:
     def __init__(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.name = name
+        self.env = env
         self.log_path = LOG_DIR / f"{name}.log"
         self.log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -185,6 +190,9 @@ class Stack:
     # The SQLite file every worker shares: tests read what the server stored.
     db: Path | None = None
     procs: list[Proc] = field(default_factory=list)
+    # The main workers' environment (Redis, database), for workers started later.
+    env: dict[str, str] = field(default_factory=dict)
+    turn_env: dict[str, str] = field(default_factory=dict)
 
     def turn_log_text(self) -> str:
         try:
@@ -194,6 +202,21 @@ class Stack:
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name} ---\n{p.tail(2500)}" for p in self.procs)
+
+
+def start_worker(name: str, env: dict[str, str]) -> tuple[Proc, str]:
+    """A daphne worker of the app on a free port: its process and base URL (not waited for)."""
+    port = free_port()
+    proc = Proc(
+        name,
+        [
+            str(ROOT / ".venv" / "bin" / "daphne"),
+            "-b", "127.0.0.1", "-p", str(port),
+            "config.asgi:application",
+        ],
+        env=env,
+    )  # fmt: skip
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def manage(env: dict[str, str], *args: str) -> None:
@@ -293,18 +316,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
         workers: list[tuple[Proc, str]] = []
         for name, env in (("worker-1", main_env), ("worker-2", main_env), ("relay", relay_env)):
-            port = free_port()
-            proc = Proc(
-                name,
-                [
-                    str(ROOT / ".venv" / "bin" / "daphne"),
-                    "-b", "127.0.0.1", "-p", str(port),
-                    "config.asgi:application",
-                ],
-                env=env,
-            )  # fmt: skip
+            proc, url = start_worker(name, env)
             procs.append(proc)
-            workers.append((proc, f"http://127.0.0.1:{port}"))
+            workers.append((proc, url))
         for proc, url in workers:
             wait_http(f"{url}/accounts/login/", proc)
         yield Stack(
@@ -314,6 +328,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             turn_log=turn.log_path,
             db=db,
             procs=procs,
+            env=main_env,
+            turn_env=turn_env,
         )
     finally:
         for proc in reversed(procs):
@@ -399,9 +415,13 @@ class Person:
         )
         assert response.status == 200, response.text()
 
-    def create_room(self, *, name: str = "", capacity: int | None = None, pin: str = "") -> str:
+    def create_room(
+        self, *, name: str = "", capacity: int | None = None, pin: str = "", media: str = ""
+    ) -> str:
         """Create a room from the lobby form; return its number (now on its page)."""
         self.page.goto(self.url("/"))
+        if media:
+            self.page.get_by_test_id("create-media").select_option(media)
         if name:
             self.page.get_by_test_id("create-name").fill(name)
         if capacity:
@@ -593,3 +613,197 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+# --- The SFU: a real Janus and workers that use it ----------------------------------------
+
+
+def only_loopback_here() -> bool:
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True)
+    return [line.split(":")[1].strip() for line in links.stdout.splitlines()] == ["lo"]
+
+
+@pytest.fixture(scope="session")
+def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Janus from deploy/janus, API on 127.0.0.1, ICE on 127.0.0.2, in this run's namespace.
+
+    Janus 1.1.2 never gathers on a loopback interface, so a veth pair whose
+    two ends both stay in the namespace carries 127.0.0.2 for its ICE
+    (tests/rooms/sfu/janusproc.py explains why); removed afterwards.
+    """
+    from tests.deploy.procs import processes
+    from tests.rooms.sfu.janusproc import JANUS_IP, JanusServer, require_janus
+
+    require_janus()
+    if not only_loopback_here():
+        pytest.fail(
+            "the SFU browser tests need tests/e2e/run's loopback-only network namespace"
+            " (run it as root); here other interfaces exist and Janus would gather on them"
+        )
+    subprocess.run(
+        ["ip", "link", "add", "janus0", "type", "veth", "peer", "name", "janus1"], check=True
+    )
+    try:
+        for command in (
+            ["sysctl", "-qw", "net.ipv6.conf.janus0.disable_ipv6=1"],
+            ["sysctl", "-qw", "net.ipv6.conf.janus1.disable_ipv6=1"],
+            ["ip", "addr", "add", f"{JANUS_IP}/32", "dev", "janus0"],
+            ["ip", "link", "set", "janus1", "up"],
+            ["ip", "link", "set", "janus0", "up"],
+        ):
+            subprocess.run(command, check=True)
+        # Janus skips interfaces that are not running yet.
+        wait_until(
+            lambda: (
+                "state UP"
+                in subprocess.run(
+                    ["ip", "-o", "link", "show", "janus0"], capture_output=True, text=True
+                ).stdout
+            ),
+            timeout=5,
+            what="janus0 up",
+        )
+        with processes(tmp_path_factory.mktemp("janus-e2e")) as start:
+            env = {"JANUS_ICE_ENFORCE_LIST": "janus0"}
+            if os.environ.get("E2E_JANUS_DEBUG"):
+                env["JANUS_DEBUG_LEVEL"] = os.environ["E2E_JANUS_DEBUG"]
+            server = JanusServer(start, name="janus-e2e", isolated=False, env=env)
+            server.start()
+            try:
+                yield server
+            finally:
+                server.stop()
+    finally:
+        subprocess.run(["ip", "link", "del", "janus0"], check=False)
+
+
+@dataclass
+class SfuStack:
+    """Workers whose rooms can go through Janus, and Janus' own view of its rooms."""
+
+    janus: Any
+    main: list[str]
+    relay: str
+    env: dict[str, str]
+    procs: dict[str, Proc]
+    db: Path | None
+
+    def janus_call(self, make: Callable[[Any], Any]) -> Any:
+        """Run `make(admin)` (a coroutine) on a fresh VideoRoomAdmin session; its result."""
+        import asyncio
+
+        from rooms.sfu import JanusClient, VideoRoomAdmin
+
+        async def run() -> Any:
+            client = JanusClient(url=self.janus.url, api_secret=self.janus.api_secret)
+            try:
+                session = await client.create_session()
+                admin = await VideoRoomAdmin.attach(session, admin_key=self.janus.admin_key)
+                return await make(admin)
+            finally:
+                await client.close()
+
+        # Playwright's sync API runs a loop on this thread: a thread of its own.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, run()).result(30)
+
+    def participants(self, room_pk: int) -> list[dict[str, Any]]:
+        """Janus' listparticipants for the room ([] when it has no such room)."""
+
+        async def listed(admin: Any) -> list[dict[str, Any]]:
+            if not await admin.room_exists(room=room_pk):
+                return []
+            return await admin.list_participants(room=room_pk)
+
+        return self.janus_call(listed)
+
+    def room_exists(self, room_pk: int) -> bool:
+        return self.janus_call(lambda admin: admin.room_exists(room=room_pk))
+
+    def room_pk(self, number: str) -> int:
+        """The Django primary key (the Janus room id) of the open room `number`."""
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(self.db)) as db:
+            (pk,) = db.execute(
+                "SELECT id FROM rooms_room WHERE number = ? AND closed_at IS NULL", (number,)
+            ).fetchone()
+        return pk
+
+    def restart_worker(self, name: str) -> None:
+        """Start the named worker again on its port (after a test killed it)."""
+        proc = self.procs[name]
+        url = next(u for n, u in self.urls() if n == name)
+        port = url.rsplit(":", 1)[1]
+        new = Proc(
+            name + "-again",
+            [
+                str(ROOT / ".venv" / "bin" / "daphne"),
+                "-b", "127.0.0.1", "-p", port,
+                "config.asgi:application",
+            ],
+            env=proc.env,
+        )  # fmt: skip
+        self.procs[name] = new
+        wait_http(f"{url}/accounts/login/", new)
+
+    def urls(self) -> list[tuple[str, str]]:
+        return [("sfu-1", self.main[0]), ("sfu-2", self.main[1]), ("sfu-relay", self.relay)]
+
+
+@pytest.fixture(scope="session")
+def sfu(stack: Stack, janus: Any) -> Iterator[SfuStack]:
+    """Two workers with Janus (sharing the stack's Redis and database) and a relay-only one."""
+    janus_env = {
+        "JANUS_URL": janus.url,
+        "JANUS_API_SECRET": janus.api_secret,
+        "JANUS_ADMIN_KEY": janus.admin_key,
+    }
+    env = {**stack.env, **janus_env}
+    # A coturn of its own for calls relayed to Janus: it relays from Janus'
+    # own address (127.0.0.2, on the veth), because Janus' answers to an
+    # address on `lo` (127.0.0.1, the main coturn's relay address) never
+    # arrive: its connectivity checks then fail (seen in its debug log).
+    turn_port = free_port(socket.SOCK_DGRAM)
+    min_port, max_port = free_udp_range(100)
+    turn = Proc(
+        "coturn-sfu",
+        [
+            "stdbuf", "-oL", "turnserver", "-n",
+            "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.2",
+            f"--listening-port={turn_port}",
+            f"--min-port={min_port}", f"--max-port={max_port}",
+            "--use-auth-secret", f"--static-auth-secret={TURN_SECRET}",
+            "--realm=test", "--allow-loopback-peers",
+            "--no-cli", "--no-tls", "--no-dtls",
+            "--log-file=stdout", "--verbose",
+            f"--userdb={LOG_DIR / 'turndb-sfu'}",
+            "--pidfile=" + str(LOG_DIR / "turnserver-sfu.pid"),
+        ],
+    )  # fmt: skip
+    relay_env = {
+        **env,
+        **stack.turn_env,
+        "TURN_URLS": f"turn:127.0.0.1:{turn_port}?transport=udp",
+        "TURN_TTL": "3600",
+    }
+    procs: dict[str, Proc] = {"coturn-sfu": turn}
+    urls: dict[str, str] = {}
+    try:
+        for name, worker_env in (("sfu-1", env), ("sfu-2", env), ("sfu-relay", relay_env)):
+            proc, url = start_worker(name, worker_env)
+            procs[name], urls[name] = proc, url
+        for name, url in urls.items():
+            wait_http(f"{url}/accounts/login/", procs[name])
+        stack.procs.extend(procs.values())
+        yield SfuStack(
+            janus=janus,
+            main=[urls["sfu-1"], urls["sfu-2"]],
+            relay=urls["sfu-relay"],
+            env=env,
+            procs=procs,
+            db=stack.db,
+        )
+    finally:
+        for proc in procs.values():
+            proc.stop()

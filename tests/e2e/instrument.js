@@ -133,6 +133,72 @@
       return out;
     },
 
+    /**
+     * Every outbound video stream of the page's live connections (getStats
+     * outbound-rtp): which connection (index), m-line, simulcast rid, frames sent.
+     */
+    async outboundVideo() {
+      const out = [];
+      const pcs = live();
+      for (let index = 0; index < pcs.length; index += 1) {
+        const report = await pcs[index].getStats();
+        report.forEach((stat) => {
+          if (stat.type === 'outbound-rtp' && stat.kind === 'video') {
+            out.push({ pc: index, mid: stat.mid || null, rid: stat.rid || null, framesSent: stat.framesSent || 0, width: stat.frameWidth || 0 });
+          }
+        });
+      }
+      return out;
+    },
+    /** The live peer connections themselves, and how many there are. */
+    connections: () => live(),
+    connectionCount: () => live().length,
+
+    /**
+     * Start watching every remote tile's pictures: every 25 ms, a tile whose
+     * decoded-frame count (or stream) changed got a new frame; `frameGaps()`
+     * then says, per peer, the longest time without one since the start.
+     *
+     * When this page's own main thread stalls (a starved CPU), the watcher
+     * cannot tell when within the stall frames arrived: a tile that did get
+     * frames meanwhile is not counted as frozen for it; one that did not is.
+     * `watcherStall()` says the page's longest stall.
+     */
+    watchFrames() {
+      const seen = new Map(); // peerId -> {key, at, maxGap}
+      let lastTick = performance.now();
+      let maxStall = 0;
+      const tick = () => {
+        const now = performance.now();
+        const stalled = now - lastTick > 150;
+        maxStall = Math.max(maxStall, now - lastTick);
+        lastTick = now;
+        for (const video of document.querySelectorAll('[data-testid="remote-video"]')) {
+          const key = `${video.srcObject ? video.srcObject.id : ''}:${video.getVideoPlaybackQuality().totalVideoFrames}`;
+          const entry = seen.get(video.dataset.peerId);
+          if (!entry) {
+            seen.set(video.dataset.peerId, { key, at: now, maxGap: 0 });
+          } else if (entry.key !== key) {
+            if (!stalled) entry.maxGap = Math.max(entry.maxGap, now - entry.at);
+            entry.key = key;
+            entry.at = now;
+          }
+        }
+      };
+      clearInterval(window.__e2eFrameTimer);
+      window.__e2eFrameSeen = seen;
+      window.__e2eWatcherStall = () => Math.round(maxStall);
+      window.__e2eFrameTimer = setInterval(tick, 25);
+    },
+    /** Per peer, the longest time in ms a tile showed no new frame (till now) since watchFrames(). */
+    frameGaps() {
+      const now = performance.now();
+      const seen = window.__e2eFrameSeen || new Map();
+      return Object.fromEntries([...seen].map(([peerId, e]) => [peerId, Math.round(Math.max(e.maxGap, now - e.at))]));
+    },
+    /** The longest this page's watcher went without running (its main thread busy), in ms. */
+    watcherStall: () => (window.__e2eWatcherStall ? window.__e2eWatcherStall() : 0),
+
     /** Each live connection's configuration (what its next ICE gathering uses). */
     configurations: () => live().map((pc) => pc.getConfiguration()),
     /** The TURN usernames each live connection would use next (they carry the expiry). */

@@ -29,8 +29,8 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from rooms.sfu import JanusClient, Participant, VideoRoomAdmin, candidate, jsep, room_credentials
-from tests.deploy.procs import free_port, processes
-from tests.rooms.sfu.janusproc import JANUS_IP, JanusServer, require_janus
+from tests.deploy.procs import free_port
+from tests.rooms.sfu.janusproc import JANUS_IP, JanusServer
 
 pytestmark = pytest.mark.e2e
 
@@ -145,48 +145,9 @@ def only_loopback_here() -> bool:
 
 
 @pytest.fixture(scope="module")
-def janus_in_namespace(tmp_path_factory) -> Iterator[JanusServer]:
-    """Janus from deploy/janus on 127.0.0.1 (API) and 127.0.0.2 (ICE), in this namespace."""
-    require_janus()
-    if not only_loopback_here():
-        pytest.fail(
-            "the SFU browser test needs tests/e2e/run's loopback-only network namespace"
-            " (run it as root); here other interfaces exist and Janus would gather on them"
-        )
-    subprocess.run(
-        ["ip", "link", "add", "janus0", "type", "veth", "peer", "name", "janus1"], check=True
-    )
-    try:
-        for command in (
-            ["sysctl", "-qw", "net.ipv6.conf.janus0.disable_ipv6=1"],
-            ["sysctl", "-qw", "net.ipv6.conf.janus1.disable_ipv6=1"],
-            ["ip", "addr", "add", f"{JANUS_IP}/32", "dev", "janus0"],
-            ["ip", "link", "set", "janus1", "up"],
-            ["ip", "link", "set", "janus0", "up"],
-        ):
-            subprocess.run(command, check=True)
-        # Janus skips interfaces that are not running yet.
-        wait_until(
-            lambda: (
-                "state UP"
-                in subprocess.run(
-                    ["ip", "-o", "link", "show", "janus0"], capture_output=True, text=True
-                ).stdout
-            ),
-            timeout=5,
-            what="janus0 up",
-        )
-        with processes(tmp_path_factory.mktemp("janus-e2e")) as start:
-            server = JanusServer(
-                start, name="janus-e2e", isolated=False, env={"JANUS_ICE_ENFORCE_LIST": "janus0"}
-            )
-            server.start()
-            try:
-                yield server
-            finally:
-                server.stop()
-    finally:
-        subprocess.run(["ip", "link", "del", "janus0"], check=False)
+def janus_in_namespace(janus) -> JanusServer:
+    """Janus from deploy/janus on 127.0.0.1 (API) and 127.0.0.2 (ICE): conftest's `janus`."""
+    return janus
 
 
 @pytest.fixture(scope="module")

@@ -146,3 +146,46 @@ export function record(target, types) {
   for (const type of types) target.addEventListener(type, (event) => events.push([type, event.detail]));
   return events;
 }
+
+/** Stands in for SfuSession: records what the call asks of it. */
+export class FakeSfu extends EventTarget {
+  constructor({ send }) {
+    super();
+    this.send = send;
+    this.calls = [];
+    this.refusedIds = new Set();
+  }
+
+  start() { this.calls.push(['start']); }
+
+  restart(reason) { this.calls.push(['restart', reason]); }
+
+  handleAnswer(message) { this.calls.push(['answer', message.sdp]); }
+
+  handleOffer(message) { this.calls.push(['offer', message.sdp, message.streams]); }
+
+  publishRefused(id) {
+    if (!this.refusedIds.has(id)) return false;
+    this.calls.push(['refused', id]);
+    return true;
+  }
+
+  setTrack(kind, track) { this.calls.push(['setTrack', kind, track]); }
+
+  close() { this.calls.push(['close']); }
+}
+
+/** Stands in for SfuLink: a FakeLink that can say its pictures play. */
+export class FakeSfuLink extends FakeLink {
+  constructor({ peerId, session, send }) {
+    super({ peerId, polite: true, send });
+    this.session = session;
+    this.kind = 'sfu';
+  }
+
+  /** Its first frames were decoded. */
+  play() {
+    this.state = 'connected';
+    this.dispatchEvent(new CustomEvent('playing', { detail: {} }));
+  }
+}

@@ -162,6 +162,8 @@ async def test_admin_lock_and_unlock_reach_connected_peers(room_of, admin_client
                     "owner": {"id": alice.pk, "username": "alice"},
                     "participants": 2,
                     "closed": False,
+                    "mode": "auto",
+                    "media": "mesh",
                 },
             }
     await a.nothing_before_pong()

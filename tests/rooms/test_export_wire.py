@@ -45,7 +45,7 @@ def test_every_type_and_code_constant_reaches_the_client():
     constants = p.client_constants()
     exported = {
         value
-        for group in ("CLIENT_TYPES", "SERVER_TYPES", "ERROR_CODES", "LEFT_REASONS")
+        for group in ("CLIENT_TYPES", "SERVER_TYPES", "ERROR_CODES", "LEFT_REASONS", "MEDIA_MODES")
         for value in constants[group].values()
     }
     left_out = {

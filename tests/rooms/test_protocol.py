@@ -44,6 +44,8 @@ def room_obj(room: Room, *, participants: int, locked: bool = False) -> dict:
         "owner": {"id": room.owner.pk, "username": room.owner.username},
         "participants": participants,
         "closed": False,
+        "mode": "auto",
+        "media": "mesh",
     }
 
 
@@ -108,6 +110,8 @@ async def test_create_answers_joined_with_created_and_the_room(connect, alice):
         "owner": {"id": alice.pk, "username": "alice"},
         "participants": 1,
         "closed": False,
+        "mode": "auto",
+        "media": "mesh",
     }
     assert isinstance(answer["resumeToken"], str) and answer["resumeToken"]
     participant = await db_participant(answer["peerId"])
@@ -619,8 +623,8 @@ async def test_binary_frame_is_bad_message(connect, alice):
 @pytest.mark.parametrize(
     ("message", "text"),
     [
-        ({"type": "create", "capacity": 13}, "'capacity' must be between 2 and 12"),
-        ({"type": "create", "capacity": 1}, "'capacity' must be between 2 and 12"),
+        ({"type": "create", "capacity": 201}, "'capacity' must be between 2 and 200"),
+        ({"type": "create", "capacity": 1}, "'capacity' must be between 2 and 200"),
         ({"type": "create", "capacity": "6"}, "'capacity' must be an integer"),
         ({"type": "create", "capacity": True}, "'capacity' must be an integer"),
         ({"type": "create", "pin": "12a4"}, "'pin' must be 4 to 12 digits"),

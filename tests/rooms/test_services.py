@@ -97,8 +97,24 @@ def test_room_create_hashes_the_pin(alice):
 def test_room_create_validates_before_touching_the_database(alice):
     """A capacity out of range is InvalidRoom, and nothing is written."""
     with pytest.raises(errors.InvalidRoom) as caught:
-        create(alice, capacity=13)
-    assert caught.value.message == "Ensure this value is less than or equal to 12."
+        create(alice, capacity=1)
+    assert caught.value.message == "Ensure this value is greater than or equal to 2."
+    assert not Room.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("media", "capacity", "message"),
+    [
+        ("mesh", 13, "A room with media 'mesh' holds at most 12 people."),
+        ("auto", 51, "A room with media 'auto' holds at most 50 people."),
+        ("sfu", 51, "A room with media 'sfu' holds at most 50 people."),
+    ],
+)
+def test_room_create_caps_capacity_by_media_mode(alice, media, capacity, message):
+    """Mesh rooms hold 12 at most, SFU and auto rooms SFU_CAPACITY_MAX (50)."""
+    with pytest.raises(errors.InvalidRoom) as caught:
+        create(alice, capacity=capacity, media=media)
+    assert caught.value.message == message
     assert not Room.objects.exists()
 
 
@@ -463,6 +479,8 @@ def test_room_set_locked_stores_and_announces(make_room, alice):
                     "owner": {"id": alice.pk, "username": "alice"},
                     "participants": 1,
                     "closed": False,
+                    "mode": "auto",
+                    "media": "mesh",
                 },
             },
         )

@@ -49,6 +49,8 @@ def test_user_room_and_peer_objects(alice, room, seat):
         "owner": {"id": alice.pk, "username": "alice"},
         "participants": 3,
         "closed": False,
+        "mode": "auto",
+        "media": "mesh",
     }
     assert wire.peer(seat) == {
         "peerId": "peer-b",

@@ -2,6 +2,7 @@
 // data-phase, which the stylesheet reads too), the room's name, number and
 // lock badges, and the banner while the server is out of reach.
 
+import { MEDIA_PATH_TEXT } from '../call.js';
 import { formatRoomNumber } from '../protocol.js';
 import { $, show } from '../ui.js';
 
@@ -33,9 +34,18 @@ export function mountPage({ call }) {
     banner.dataset.state = state;
   }
 
+  // Whether the call is direct (end-to-end encrypted) or through the server.
+  function renderMediaPath() {
+    const badge = $('media-path');
+    badge.dataset.path = call.mediaPath;
+    badge.textContent = MEDIA_PATH_TEXT[call.mediaPath];
+  }
+
+  call.addEventListener('media-path', renderMediaPath);
   call.addEventListener('phase', renderPhase);
   call.addEventListener('room', renderRoom);
   call.addEventListener('signaling', ({ detail }) => renderBanner(detail.state));
   renderRoom();
   renderPhase();
+  renderMediaPath();
 }

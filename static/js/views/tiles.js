@@ -1,6 +1,7 @@
 // The video grid: our own tile, one tile per remote peer, the layout, the
 // speaking rings.
 
+import { layerForWidth } from '../sfu.js';
 import { $, displayName, h, initials, show } from '../ui.js';
 
 const SPEAKING_LEVEL_REMOTE = 0.04;
@@ -116,13 +117,24 @@ export function mountTiles({ call, media, localLevel = () => 0, speaker = () => 
     local.root.classList.toggle('speaking', localLevel() > SPEAKING_LEVEL_LOCAL);
   }
 
+  // Through the SFU, each tile asks for the simulcast layer its size needs.
+  function askLayer(peer) {
+    const tile = tiles.get(peer.peerId);
+    if (tile && peer.link && peer.link.setLayer) peer.link.setLayer(layerForWidth(tile.video.clientWidth));
+  }
+  const resizes = typeof ResizeObserver === 'function' ? new ResizeObserver(() => {
+    for (const peer of call.peers.values()) askLayer(peer);
+  }) : null;
+
   call.addEventListener('peer-added', ({ detail: { peer } }) => {
     const tile = createTile(peer);
     tiles.set(peer.peerId, tile);
     grid.append(tile.root);
     updateTile(peer);
     layout();
+    if (resizes) resizes.observe(tile.video);
   });
+  call.addEventListener('peer-link', ({ detail: { peer } }) => askLayer(peer));
   call.addEventListener('peer-changed', ({ detail: { peer } }) => updateTile(peer));
   call.addEventListener('peer-state', ({ detail: { peer, state } }) => showState(peer, state));
   call.addEventListener('peer-track', ({ detail: { peer, stream } }) => attachRemoteStream(peer, stream));
@@ -130,6 +142,7 @@ export function mountTiles({ call, media, localLevel = () => 0, speaker = () => 
     const tile = tiles.get(peer.peerId);
     if (!tile) return;
     tiles.delete(peer.peerId);
+    if (resizes) resizes.unobserve(tile.video);
     tile.video.srcObject = null;
     tile.root.remove();
     layout();

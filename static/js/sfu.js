@@ -1,0 +1,389 @@
+// Media through the SFU (Janus), relayed by our server: one PeerConnection
+// that publishes our camera and microphone once (simulcast), and one that
+// receives everyone else's streams (Janus multistream). The browser never
+// talks to Janus; every SDP and candidate goes over the signaling socket
+// (docs/protocol.md section 4).
+//
+// `SfuSession` owns the two PeerConnections; `SfuLink` is one remote
+// peer's view of it, with the interface of a mesh PeerLink (peer.js), so the
+// call state and the views have one code path for both kinds of call.
+
+import { QualityReporter } from './quality.js';
+
+// Highest first, as janus.js adds them (Janus' default rid_order "hml").
+// From a 640x360 camera Chromium sends the top two; from 960x540 up, all three.
+export const SIMULCAST_ENCODINGS = Object.freeze([
+  { rid: 'h', maxBitrate: 900000 },
+  { rid: 'm', maxBitrate: 300000, scaleResolutionDownBy: 2 },
+  { rid: 'l', maxBitrate: 100000, scaleResolutionDownBy: 4 },
+]);
+const KINDS = ['audio', 'video'];
+// How often a peer's receivers are checked until its pictures play.
+const PLAYING_POLL_MS = 200;
+// A peer whose camera is off plays once its audio has flowed this long.
+const AUDIO_ONLY_PLAYING_MS = 2500;
+// The publisher connection "disconnected" this long, or failed: publish again.
+const PUBLISHER_GRACE_MS = 4000;
+
+/**
+ * Which simulcast layer a tile `width` CSS pixels wide wants (0 lowest).
+ * The layers of a 640-wide camera are 640, 320 and 160 wide.
+ */
+export function layerForWidth(width) {
+  if (width >= 480) return 2;
+  if (width >= 240) return 1;
+  return 0;
+}
+
+/**
+ * Events (CustomEvent detail): `track` ({peerId, stream, track}), `streams`
+ * ({peerIds}: who the subscription carries now), `state` ({role, state}),
+ * `restart` ({reason}).
+ */
+export class SfuSession extends EventTarget {
+  constructor({ config, media, send, RTCPeerConnectionImpl = globalThis.RTCPeerConnection, clock = globalThis }) {
+    super();
+    this.config = config;
+    this.media = media;
+    this.send = send;
+    this.RTCPeerConnection = RTCPeerConnectionImpl;
+    this.clock = clock;
+    this.publisher = null;
+    this.subscriber = null;
+    this.senders = { audio: null, video: null };
+    this.mids = new Map(); // subscriber mid -> {peerId, kind}
+    this.streams = new Map(); // peerId -> MediaStream
+    this.wantedLayers = new Map(); // peerId -> the substream its tile wants
+    this.sentLayers = new Map(); // peerId -> the substream asked of the server
+    this.publishId = null; // the id of our sfu-offer, which the answer echoes
+    this.pending = Promise.resolve();
+    this.retryTimer = null;
+    this.graceTimer = null;
+    this.closed = false;
+    this.started = false;
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** Serialize signaling work, as perfect negotiation does per link. */
+  enqueue(task) {
+    this.pending = this.pending.then(task).catch((err) => {
+      if (!this.closed) console.warn('sfu: signal failed', err);
+    });
+    return this.pending;
+  }
+
+  // --- Publishing ------------------------------------------------------------------
+
+  /** Publish our media to the SFU (again, after a restart). */
+  start() {
+    if (this.closed) return;
+    this.started = true;
+    clearTimeout(this.retryTimer);
+    this.enqueue(async () => {
+      if (this.publisher) this.publisher.close();
+      const pc = new this.RTCPeerConnection(this.config);
+      this.publisher = pc;
+      pc.addEventListener('icecandidate', ({ candidate }) => {
+        if (pc !== this.publisher) return;
+        this.send({ type: 'sfu-candidate', role: 'publisher', candidate: candidate ? candidate.toJSON() : null });
+      });
+      pc.addEventListener('connectionstatechange', () => this.onPublisherState(pc));
+      for (const kind of KINDS) {
+        const track = this.media.outgoing(kind);
+        const init = { direction: 'sendonly', streams: [this.media.stream] };
+        if (kind === 'video') init.sendEncodings = SIMULCAST_ENCODINGS.map((e) => ({ ...e }));
+        this.senders[kind] = pc.addTransceiver(track || kind, init).sender;
+      }
+      await pc.setLocalDescription();
+      this.publishId = this.send({ type: 'sfu-offer', sdp: pc.localDescription.sdp });
+    });
+  }
+
+  /** The server's answer to our publisher offer. */
+  handleAnswer({ sdp, re }) {
+    return this.enqueue(async () => {
+      const pc = this.publisher;
+      if (!pc || pc.signalingState !== 'have-local-offer' || (re && this.publishId && re !== this.publishId)) return;
+      await pc.setRemoteDescription({ type: 'answer', sdp });
+    });
+  }
+
+  /** Our publish was refused (the SFU is unreachable): try again shortly. */
+  publishRefused(id) {
+    if (id !== this.publishId || this.closed) return false;
+    this.scheduleRestart('unavailable', 1500);
+    return true;
+  }
+
+  onPublisherState(pc) {
+    if (pc !== this.publisher) return;
+    const state = pc.connectionState;
+    this.emit('state', { role: 'publisher', state });
+    clearTimeout(this.graceTimer);
+    if (state === 'failed') this.scheduleRestart('failed', 0);
+    if (state === 'disconnected') this.graceTimer = this.clock.setTimeout(() => this.scheduleRestart('disconnected', 0), PUBLISHER_GRACE_MS);
+  }
+
+  scheduleRestart(reason, ms) {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = this.clock.setTimeout(() => this.restart(reason), ms);
+  }
+
+  /** The server lost our Janus session (or we lost the connection): publish and subscribe anew. */
+  restart(reason = 'lost') {
+    if (this.closed) return;
+    this.emit('restart', { reason });
+    this.enqueue(async () => {
+      if (this.subscriber) {
+        this.subscriber.close();
+        this.subscriber = null;
+      }
+    });
+    this.start();
+  }
+
+  /** Send a different local track (device switch, screen share, camera back). */
+  async setTrack(kind, track) {
+    const sender = this.senders[kind];
+    if (sender && !this.closed) await sender.replaceTrack(track);
+  }
+
+  // --- Receiving ---------------------------------------------------------------------
+
+  /** The server's offer for our receiving connection: which peer each m-line carries. */
+  handleOffer({ sdp, streams, fresh }) {
+    return this.enqueue(async () => {
+      if (this.closed) return;
+      if (fresh || !this.subscriber || this.subscriber.connectionState === 'failed') this.newSubscriber();
+      const pc = this.subscriber;
+      const before = new Set([...this.mids.values()].map((s) => s.peerId));
+      this.mids = new Map((streams || []).map((s) => [s.mid, { peerId: s.peerId, kind: s.kind }]));
+      await pc.setRemoteDescription({ type: 'offer', sdp });
+      await pc.setLocalDescription();
+      this.send({ type: 'sfu-answer', sdp: pc.localDescription.sdp });
+      // Tracks of m-lines that went inactive leave their peer's stream.
+      const now = new Set([...this.mids.values()].map((s) => s.peerId));
+      for (const transceiver of pc.getTransceivers()) {
+        if (!this.mids.has(transceiver.mid) && transceiver.receiver.track) {
+          for (const stream of this.streams.values()) stream.removeTrack(transceiver.receiver.track);
+        }
+      }
+      for (const peerId of before) if (!now.has(peerId)) this.streams.delete(peerId);
+      this.emit('streams', { peerIds: [...now] });
+      this.sendLayers();
+    });
+  }
+
+  newSubscriber() {
+    if (this.subscriber) this.subscriber.close();
+    const pc = new this.RTCPeerConnection(this.config);
+    this.subscriber = pc;
+    this.streams = new Map();
+    this.sentLayers = new Map();
+    pc.addEventListener('icecandidate', ({ candidate }) => {
+      if (pc !== this.subscriber) return;
+      this.send({ type: 'sfu-candidate', role: 'subscriber', candidate: candidate ? candidate.toJSON() : null });
+    });
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc === this.subscriber) this.emit('state', { role: 'subscriber', state: pc.connectionState });
+    });
+    pc.addEventListener('track', ({ track, transceiver }) => {
+      if (pc !== this.subscriber) return;
+      const owner = this.mids.get(transceiver.mid);
+      if (!owner) return;
+      const stream = this.streamOf(owner.peerId);
+      for (const old of stream.getTracks().filter((t) => t.kind === track.kind && t !== track)) stream.removeTrack(old);
+      if (!stream.getTracks().includes(track)) stream.addTrack(track);
+      this.emit('track', { peerId: owner.peerId, stream, track });
+    });
+  }
+
+  streamOf(peerId) {
+    let stream = this.streams.get(peerId);
+    if (!stream) {
+      stream = new MediaStream();
+      this.streams.set(peerId, stream);
+    }
+    return stream;
+  }
+
+  /** The receivers carrying `peerId`'s media now. */
+  receiversOf(peerId) {
+    if (!this.subscriber) return [];
+    return this.subscriber.getTransceivers()
+      .filter((t) => t.mid !== null && (this.mids.get(t.mid) || {}).peerId === peerId)
+      .map((t) => t.receiver);
+  }
+
+  /** getStats() for one peer's receivers, as one report (a Map, like RTCStatsReport). */
+  async statsOf(peerId) {
+    const merged = new Map();
+    for (const receiver of this.receiversOf(peerId)) {
+      const report = await receiver.getStats();
+      report.forEach((stat, id) => merged.set(id, stat));
+    }
+    return merged;
+  }
+
+  /** Ask for simulcast layer `substream` of `peerId`'s video (sent once its stream is there). */
+  setLayer(peerId, substream) {
+    this.wantedLayers.set(peerId, substream);
+    this.sendLayers();
+  }
+
+  sendLayers() {
+    const present = new Set([...this.mids.values()].map((s) => s.peerId));
+    for (const [peerId, substream] of this.wantedLayers) {
+      if (!present.has(peerId) || this.sentLayers.get(peerId) === substream) continue;
+      this.sentLayers.set(peerId, substream);
+      this.send({ type: 'sfu-layer', peer: peerId, substream });
+    }
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.graceTimer);
+    if (this.publisher) this.publisher.close();
+    if (this.subscriber) this.subscriber.close();
+    this.publisher = null;
+    this.subscriber = null;
+  }
+}
+
+/**
+ * One remote peer's media from the SFU, with a mesh PeerLink's interface.
+ *
+ * Events: `track` ({stream}), `state` ({state}), and `playing` (once: its
+ * pictures are being decoded, or its sound flows when it sends no video):
+ * the handover waits for it before it closes the direct connection.
+ */
+export class SfuLink extends EventTarget {
+  constructor({ peerId, session, send, clock = globalThis }) {
+    super();
+    this.peerId = peerId;
+    this.session = session;
+    this.polite = true;
+    this.kind = 'sfu';
+    this.closed = false;
+    this.playing = false;
+    this.state = 'connecting';
+    this.clock = clock;
+    this.firstAudioAt = null;
+    this.playTimer = null;
+    // The stats overlay and the quality reports read `pc.getStats()`.
+    this.pc = { getStats: () => session.statsOf(peerId) };
+    this.onTrack = ({ detail }) => {
+      if (detail.peerId !== this.peerId || this.closed) return;
+      this.emit('track', { stream: detail.stream, track: detail.track });
+      this.watchPlaying();
+    };
+    this.onState = ({ detail }) => {
+      if (detail.role !== 'subscriber' || this.closed) return;
+      const state = { connected: 'connected', failed: 'failed', closed: 'connecting', disconnected: 'reconnecting' }[detail.state] || 'connecting';
+      this.setState(state);
+    };
+    session.addEventListener('track', this.onTrack);
+    session.addEventListener('state', this.onState);
+    const stream = session.streams.get(peerId);
+    if (stream && stream.getTracks().length) {
+      this.clock.setTimeout(() => this.onTrack({ detail: { peerId, stream, track: stream.getTracks()[0] } }), 0);
+    }
+    this.quality = new QualityReporter({
+      peerId,
+      getStats: () => this.pc.getStats(),
+      send,
+      info: () => ({
+        state: session.subscriber ? session.subscriber.connectionState : 'new',
+        iceRestarts: 0,
+        iceFailures: { failed: 0, 'disconnected-timeout': 0 },
+      }),
+    });
+    this.quality.start();
+  }
+
+  emit(type, detail = {}) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.emit('state', { state });
+  }
+
+  watchPlaying() {
+    if (this.playing || this.playTimer || this.closed) return;
+    const check = async () => {
+      this.playTimer = null;
+      if (this.closed || this.playing) return;
+      let frames = 0;
+      let audio = 0;
+      try {
+        (await this.session.statsOf(this.peerId)).forEach((stat) => {
+          if (stat.type !== 'inbound-rtp') return;
+          if (stat.kind === 'video') frames += stat.framesDecoded || 0;
+          if (stat.kind === 'audio') audio += stat.packetsReceived || 0;
+        });
+      } catch (err) {
+        // The connection was replaced meanwhile.
+      }
+      const now = this.clock.performance ? this.clock.performance.now() : Date.now();
+      if (audio && this.firstAudioAt === null) this.firstAudioAt = now;
+      if (frames > 0 || (this.firstAudioAt !== null && now - this.firstAudioAt >= AUDIO_ONLY_PLAYING_MS)) {
+        this.playing = true;
+        this.setState('connected');
+        this.emit('playing');
+        return;
+      }
+      this.playTimer = this.clock.setTimeout(check, PLAYING_POLL_MS);
+    };
+    this.playTimer = this.clock.setTimeout(check, 0);
+  }
+
+  // What a mesh link does that the SFU does for everyone, once.
+  handleDescription() {}
+
+  handleCandidate() {}
+
+  restartIce() {}
+
+  setIceServers() {}
+
+  setTrack(kind, track) {
+    return this.session.setTrack(kind, track);
+  }
+
+  setLayer(substream) {
+    this.session.setLayer(this.peerId, substream);
+  }
+
+  audioLevel() {
+    const receiver = this.session.receiversOf(this.peerId).find((r) => r.track && r.track.kind === 'audio');
+    if (!receiver || !receiver.getSynchronizationSources) return 0;
+    const now = performance.now();
+    let level = 0;
+    for (const source of receiver.getSynchronizationSources()) {
+      if (now - source.timestamp < 500 && typeof source.audioLevel === 'number') level = Math.max(level, source.audioLevel);
+    }
+    return level;
+  }
+
+  reportFinal() {
+    this.quality.finish();
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.playTimer);
+    this.quality.finish();
+    this.session.removeEventListener('track', this.onTrack);
+    this.session.removeEventListener('state', this.onState);
+    this.setState('closed');
+  }
+}
