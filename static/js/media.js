@@ -181,6 +181,22 @@ function sharedAudioContext() {
 }
 
 /** The loudness (0..1) of an audio track, for the mic meter and the speaking ring. */
+/**
+ * A remote audio receiver's current level (0..1), from its synchronization
+ * sources: cheap enough to poll for the speaking ring, in either media mode.
+ */
+export function receiverAudioLevel(receiver) {
+  if (!receiver || !receiver.getSynchronizationSources) return 0;
+  const now = performance.now();
+  let level = 0;
+  for (const source of receiver.getSynchronizationSources()) {
+    if (now - source.timestamp < 500 && typeof source.audioLevel === 'number') {
+      level = Math.max(level, source.audioLevel);
+    }
+  }
+  return level;
+}
+
 export class LevelMeter {
   constructor(track) {
     this.ctx = sharedAudioContext();

@@ -5,6 +5,7 @@
 // own tracks attached, and on any later collision rolls back its own offer.
 // Each link also reports its quality to the server (quality.js).
 
+import { receiverAudioLevel } from './media.js';
 import { QualityReporter, selectedPair } from './quality.js';
 
 const DISCONNECTED_GRACE_MS = 4000; // "disconnected" this long: restart ICE
@@ -264,15 +265,7 @@ export class PeerLink extends EventTarget {
     const transceiver = this.transceivers.audio;
     const receiver = transceiver ? transceiver.receiver
       : this.pc.getReceivers().find((r) => r.track && r.track.kind === 'audio');
-    if (!receiver || !receiver.getSynchronizationSources) return 0;
-    const now = performance.now();
-    let level = 0;
-    for (const source of receiver.getSynchronizationSources()) {
-      if (now - source.timestamp < 500 && typeof source.audioLevel === 'number') {
-        level = Math.max(level, source.audioLevel);
-      }
-    }
-    return level;
+    return receiverAudioLevel(receiver);
   }
 
   /** The pair is ending (the peer left, we leave, the page goes away): its final quality report. */

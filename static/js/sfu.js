@@ -8,6 +8,7 @@
 // peer's view of it, with the interface of a mesh PeerLink (peer.js), so the
 // call state and the views have one code path for both kinds of call.
 
+import { receiverAudioLevel } from './media.js';
 import { QualityReporter } from './quality.js';
 
 // Highest first, as janus.js adds them (Janus' default rid_order "hml").
@@ -364,13 +365,7 @@ export class SfuLink extends EventTarget {
 
   audioLevel() {
     const receiver = this.session.receiversOf(this.peerId).find((r) => r.track && r.track.kind === 'audio');
-    if (!receiver || !receiver.getSynchronizationSources) return 0;
-    const now = performance.now();
-    let level = 0;
-    for (const source of receiver.getSynchronizationSources()) {
-      if (now - source.timestamp < 500 && typeof source.audioLevel === 'number') level = Math.max(level, source.audioLevel);
-    }
-    return level;
+    return receiverAudioLevel(receiver);
   }
 
   reportFinal() {

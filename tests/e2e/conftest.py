@@ -204,6 +204,25 @@ class Stack:
         return "\n".join(f"--- {p.name} ---\n{p.tail(2500)}" for p in self.procs)
 
 
+def coturn_command(*, name: str, port: int, relay_ip: str, ports: int = 200) -> list[str]:
+    """A private coturn on 127.0.0.1:`port` relaying from `relay_ip`, for the suite's secret."""
+    min_port, max_port = free_udp_range(ports)
+    return [
+        # Line-buffered, so the test can read a session's log line at once.
+        "stdbuf", "-oL", "turnserver", "-n",
+        "--listening-ip=127.0.0.1", f"--relay-ip={relay_ip}",
+        f"--listening-port={port}",
+        f"--min-port={min_port}", f"--max-port={max_port}",
+        "--use-auth-secret", f"--static-auth-secret={TURN_SECRET}",
+        "--realm=test", "--allow-loopback-peers",
+        "--no-cli", "--no-tls", "--no-dtls",
+        "--log-file=stdout", "--verbose",
+        # A private user database, not the system one.
+        f"--userdb={LOG_DIR / f'turndb-{name}'}",
+        f"--pidfile={LOG_DIR / f'{name}.pid'}",
+    ]  # fmt: skip
+
+
 def start_worker(name: str, env: dict[str, str]) -> tuple[Proc, str]:
     """A daphne worker of the app on a free port: its process and base URL (not waited for)."""
     port = free_port()
@@ -266,24 +285,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         procs.append(redis)
 
         turn_port = free_port(socket.SOCK_DGRAM)
-        min_port, max_port = free_udp_range(200)
-        turn = Proc(
-            "coturn",
-            [
-                # Line-buffered, so the test can read a session's log line at once.
-                "stdbuf", "-oL", "turnserver", "-n",
-                "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
-                f"--listening-port={turn_port}",
-                f"--min-port={min_port}", f"--max-port={max_port}",
-                "--use-auth-secret", f"--static-auth-secret={TURN_SECRET}",
-                "--realm=test", "--allow-loopback-peers",
-                "--no-cli", "--no-tls", "--no-dtls",
-                "--log-file=stdout", "--verbose",
-                # A private user database, not the system one.
-                f"--userdb={LOG_DIR / 'turndb'}",
-                "--pidfile=" + str(LOG_DIR / "turnserver.pid"),
-            ],
-        )  # fmt: skip
+        turn = Proc("coturn", coturn_command(name="coturn", port=turn_port, relay_ip="127.0.0.1"))
         procs.append(turn)
 
         # Migrate and create the people while Redis and coturn start.
@@ -765,22 +767,10 @@ def sfu(stack: Stack, janus: Any) -> Iterator[SfuStack]:
     # address on `lo` (127.0.0.1, the main coturn's relay address) never
     # arrive: its connectivity checks then fail (seen in its debug log).
     turn_port = free_port(socket.SOCK_DGRAM)
-    min_port, max_port = free_udp_range(100)
     turn = Proc(
         "coturn-sfu",
-        [
-            "stdbuf", "-oL", "turnserver", "-n",
-            "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.2",
-            f"--listening-port={turn_port}",
-            f"--min-port={min_port}", f"--max-port={max_port}",
-            "--use-auth-secret", f"--static-auth-secret={TURN_SECRET}",
-            "--realm=test", "--allow-loopback-peers",
-            "--no-cli", "--no-tls", "--no-dtls",
-            "--log-file=stdout", "--verbose",
-            f"--userdb={LOG_DIR / 'turndb-sfu'}",
-            "--pidfile=" + str(LOG_DIR / "turnserver-sfu.pid"),
-        ],
-    )  # fmt: skip
+        coturn_command(name="coturn-sfu", port=turn_port, relay_ip="127.0.0.2", ports=100),
+    )
     relay_env = {
         **env,
         **stack.turn_env,
