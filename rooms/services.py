@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from infra.process import worker_name
@@ -74,19 +73,13 @@ def _check_create_caps(*, owner: AbstractBaseUser) -> None:
     """
     if getattr(owner, "is_staff", False):
         return
-    get_user_model().objects.select_for_update(no_key=True).filter(pk=owner.pk).exists()
-    hour_ago = timezone.now() - timedelta(hours=1)
-    counts = Room.objects.filter(
-        Q(created_at__gte=hour_ago) | Q(closed_at__isnull=True), owner=owner
-    ).aggregate(
-        recent=Count("pk", filter=Q(created_at__gte=hour_ago)),
-        open=Count("pk", filter=Q(closed_at__isnull=True)),
+    statements.lock_user(user_id=owner.pk)
+    recent, open_ = statements.owner_room_counts(
+        owner_id=owner.pk, since=timezone.now() - timedelta(hours=1)
     )
-    if counts["open"] >= settings.OPEN_ROOMS_PER_USER:
-        raise errors.CapReached(
-            f"You have {counts['open']} open rooms; end one before creating another."
-        )
-    if counts["recent"] >= settings.ROOMS_CREATED_PER_HOUR:
+    if open_ >= settings.OPEN_ROOMS_PER_USER:
+        raise errors.CapReached(f"You have {open_} open rooms; end one before creating another.")
+    if recent >= settings.ROOMS_CREATED_PER_HOUR:
         raise errors.CapReached(
             "You have created too many rooms in the last hour; try again later."
         )
@@ -126,9 +119,10 @@ def _new_room(
     )
     room.set_pin(pin)
     # Field validators cover the capacity range; the number constraints are the
-    # save's (validating them here would cost queries per room).
+    # save's, and the owner is the signed-in account (validating either here
+    # would cost a query per room).
     try:
-        room.full_clean(exclude=["number"], validate_constraints=False)
+        room.full_clean(exclude=["number", "owner"], validate_constraints=False)
     except ValidationError as err:
         raise errors.InvalidRoom("; ".join(err.messages)) from None
     return room
@@ -159,22 +153,24 @@ def room_create(
     if room.media_mode == Room.MediaMode.SFU and channel_name is not None and not sfu_available:
         raise errors.SfuUnavailable()
     room.number = number
+    # A number taken meanwhile fails the insert and rolls the whole transaction
+    # back (no savepoint: the caller draws again and starts over, caps included).
     with transaction.atomic():
         _check_create_caps(owner=owner)
         try:
-            with transaction.atomic():
-                room.save()
-                participant = None
-                if channel_name is not None:
-                    participant = Participant.objects.create(
-                        room=room,
-                        user=owner,
-                        peer_id=secrets.token_urlsafe(12),
-                        channel_name=channel_name,
-                        worker=worker_name(),
-                    )
+            statements.insert(room)
         except IntegrityError:
             raise errors.NumberTaken() from None
+        participant = None
+        if channel_name is not None:
+            participant = Participant(
+                room=room,
+                user=owner,
+                peer_id=secrets.token_urlsafe(12),
+                channel_name=channel_name,
+                worker=worker_name(),
+            )
+            statements.insert(participant)
     if participant is None:
         return room
     return Seat(
@@ -259,7 +255,7 @@ def room_join(
             channel_name=channel_name,
             worker=worker_name(),
         )
-        statements.insert_participant(participant)
+        statements.insert(participant)
         switched = (
             room.media_mode == Room.MediaMode.AUTO
             and room.media == protocol.MEDIA_MESH

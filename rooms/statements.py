@@ -19,6 +19,7 @@ would overfill.
 
 from __future__ import annotations
 
+import datetime
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -110,16 +111,19 @@ class _JoinStatements:
             f"AND p.{_col(Participant, 'left_at')} IS NULL ORDER BY {ordering}"
         )
 
-        self.insert_fields = [f for f in Participant._meta.concrete_fields if not f.primary_key]
-        returning = (
-            f" RETURNING {_col(Participant, 'pk')}"
-            if features.can_return_columns_from_insert
-            else ""
-        )
-        self.insert = (
-            f"INSERT INTO {_table(Participant)} "  # noqa: S608
-            f"({', '.join(connection.ops.quote_name(f.column) for f in self.insert_fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(self.insert_fields))}){returning}"
+
+class _Insert:
+    """One model's INSERT of every concrete column but its auto primary key, which it returns."""
+
+    def __init__(self, model: type[models.Model]) -> None:
+        meta = model._meta
+        self.fields = [f for f in meta.concrete_fields if f is not meta.auto_field]
+        self.returning = connection.features.can_return_columns_from_insert
+        self.sql = (
+            f"INSERT INTO {_table(model)} "  # noqa: S608
+            f"({', '.join(connection.ops.quote_name(f.column) for f in self.fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(self.fields))})"
+            + (f" RETURNING {_col(model, 'pk')}" if self.returning else "")
         )
 
 
@@ -160,21 +164,67 @@ def present_participants(*, room_id: int) -> list[Participant]:
     return present
 
 
-def insert_participant(participant: Participant) -> None:
-    """INSERT `participant` (defaults and `auto_now_add` as save() applies them); sets its pk."""
-    s = _statements()
-    values = [
-        f.get_db_prep_save(f.pre_save(participant, add=True), connection) for f in s.insert_fields
-    ]
+@functools.cache
+def _insert_for(model: type[models.Model]) -> _Insert:
+    return _Insert(model)
+
+
+def insert(instance: models.Model) -> None:
+    """INSERT the new `instance` as save() would (defaults, `auto_now_add`); set its primary key.
+
+    For this app's models, which override no save() and have no save signal
+    that applies to them (accounts.signals watches users only).
+    """
+    model = type(instance)
+    s = _insert_for(model)
+    values = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in s.fields]
     with connection.cursor() as cursor:
-        cursor.execute(s.insert, values)
-        if connection.features.can_return_columns_from_insert:
+        cursor.execute(s.sql, values)
+        if s.returning:
             pk = cursor.fetchone()[0]
         else:
-            pk = connection.ops.last_insert_id(
-                cursor, Participant._meta.db_table, Participant._meta.pk.column
-            )
-    participant.pk = pk
+            pk = connection.ops.last_insert_id(cursor, model._meta.db_table, model._meta.pk.column)
+    instance.pk = pk
     # What save() and from_db() set (Django's documented `_state`): stored, in this database.
-    participant._state.adding = False
-    participant._state.db = connection.alias
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
+# --- A create's cap check (services._check_create_caps) -------------------------------------
+
+
+class _CreateStatements:
+    def __init__(self) -> None:
+        user = get_user_model()
+        features = connection.features
+        lock = ""
+        if features.has_select_for_update:
+            lock = " FOR NO KEY UPDATE" if features.has_select_for_no_key_update else " FOR UPDATE"
+        self.lock_user = f"SELECT 1 FROM {_table(user)} WHERE {_col(user, 'pk')} = %s{lock}"  # noqa: S608
+        created, closed = _col(Room, "created_at"), _col(Room, "closed_at")
+        self.counts = (
+            f"SELECT COALESCE(SUM(CASE WHEN {created} >= %s THEN 1 ELSE 0 END), 0), "  # noqa: S608
+            f"COALESCE(SUM(CASE WHEN {closed} IS NULL THEN 1 ELSE 0 END), 0) "
+            f"FROM {_table(Room)} WHERE {_col(Room, 'owner')} = %s "
+            f"AND ({created} >= %s OR {closed} IS NULL)"
+        )
+
+
+@functools.cache
+def _create_statements() -> _CreateStatements:
+    return _CreateStatements()
+
+
+def lock_user(*, user_id: int) -> None:
+    """Lock the user's row until the transaction ends: one account's creates go one at a time."""
+    with connection.cursor() as cursor:
+        cursor.execute(_create_statements().lock_user, [user_id])
+
+
+def owner_room_counts(*, owner_id: int, since: datetime.datetime) -> tuple[int, int]:
+    """How many rooms `owner_id` created since `since`, and how many of theirs are open."""
+    when = Room._meta.get_field("created_at").get_db_prep_value(since, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_create_statements().counts, [when, owner_id, when])
+        recent, open_ = cursor.fetchone()
+    return int(recent), int(open_)

@@ -102,10 +102,36 @@ def test_the_insert_is_what_save_stores(make_room, alice, bob):
     room = make_room(alice)
     before = timezone.now()
     participant = Participant(room=room, user=bob, peer_id="p-new", channel_name="c!1", worker="w1")
-    statements.insert_participant(participant)
+    statements.insert(participant)
     assert participant.pk is not None and participant._state.adding is False
     assert before <= participant.joined_at <= timezone.now()
     stored = Participant.objects.get(pk=participant.pk)
     assert fields(stored) == fields(participant)
     assert (stored.audio, stored.video, stored.screen, stored.left_at) == (True, True, False, None)
     assert stored.left_reason == ""
+
+
+def test_owner_room_counts_are_the_recent_and_the_open(make_room, alice, bob):
+    """Counted as the caps count them: created within the window, and open whenever created."""
+    now = timezone.now()
+    long_ago = now - datetime.timedelta(days=2)
+    rooms = [make_room(alice) for _ in range(4)]
+    make_room(bob)
+    # rooms[0]: old, open; rooms[1]: old, closed; rooms[2]: recent, closed; rooms[3]: recent, open.
+    Room.objects.filter(pk__in=[rooms[0].pk, rooms[1].pk]).update(created_at=long_ago)
+    Room.objects.filter(pk__in=[rooms[1].pk, rooms[2].pk]).update(closed_at=now)
+    since = now - datetime.timedelta(hours=1)
+    assert statements.owner_room_counts(owner_id=alice.pk, since=since) == (2, 2)
+    assert statements.owner_room_counts(owner_id=bob.pk, since=since) == (1, 1)
+    assert statements.owner_room_counts(owner_id=bob.pk + alice.pk + 1000, since=since) == (0, 0)
+    assert statements.owner_room_counts(owner_id=alice.pk, since=long_ago) == (4, 2)
+
+
+def test_lock_user_takes_the_row_lock_where_rows_lock(alice):
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        statements.lock_user(user_id=alice.pk)
+    (sql,) = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+    if connection.vendor == "postgresql":
+        assert sql.endswith(" FOR NO KEY UPDATE")
+    else:
+        assert " FOR " not in sql
