@@ -455,6 +455,40 @@ def targets(summary: dict) -> list[tuple[str, str, str]]:
             )
         )
     j = s.get("join")
+    if j:
+        out.append(("join p99 < 25 ms idle", f"{j['seq_p99']:.1f} ms", _yes(j["seq_p99"] < 25)))
+        out.append(
+            (
+                f"join p99 < 250 ms in a burst of {j['burst_n']:.0f}",
+                f"{j['burst_p99']:.0f} ms, {j['burst_failed']:.0f} failed",
+                _yes(j["burst_p99"] < 250 and not j["burst_failed"]),
+            )
+        )
+    return out
+
+
+def performance_targets(summary: dict) -> list[tuple[str, str, str]]:
+    """Issue 15's targets: our server against socket.io in the same run (target, figure, met)."""
+    systems = summary["systems"]
+    s, ref = systems.get(OURS), systems.get("socketio")
+    if not s or not ref:
+        return []
+    out = []
+    full = summary["plan"]["mode"] == "full"
+
+    def at_size(ok: bool, big_enough: bool) -> str:
+        return _yes(ok) if big_enough else "not at this size (run --full)"
+
+    j, rj = s.get("join"), ref.get("join")
+    if j and rj:
+        a, b = j["seq_p50"], rj["seq_p50"]
+        out.append(
+            (
+                "join p50 <= 1.5x socket.io's",
+                f"{a:.1f} vs {b:.1f} ms = {_ratio(a, b)}",
+                _yes(a <= 1.5 * b),
+            )
+        )
     first = s.get("first")
     if j and first:
         worst = max(first["create_ms"], first["join_ms"])
@@ -466,30 +500,61 @@ def targets(summary: dict) -> list[tuple[str, str, str]]:
                 _yes(worst <= 2 * j["seq_p50"]),
             )
         )
-    if j:
-        out.append(("join p99 < 25 ms idle", f"{j['seq_p99']:.1f} ms", _yes(j["seq_p99"] < 25)))
+    if j and rj:
+        a, b = j["burst_took"], rj["burst_took"]
         out.append(
             (
-                f"join p99 < 250 ms in a burst of {j['burst_n']:.0f}",
-                f"{j['burst_p99']:.0f} ms, {j['burst_failed']:.0f} failed",
-                _yes(j["burst_p99"] < 250 and not j["burst_failed"]),
+                f"{j['burst_n']:.0f} joins at once: <= 1.5x socket.io's time, none failed",
+                f"{a:.2f} vs {b:.2f} s = {_ratio(a, b)}, {j['burst_failed']:.0f} failed",
+                at_size(a <= 1.5 * b and not j["burst_failed"], j["burst_n"] >= 1000),
+            )
+        )
+    idle, ridle = s.get("idle"), ref.get("idle")
+    if idle and ridle:
+        a, b = idle["kib_per_conn"], ridle["kib_per_conn"]
+        out.append(
+            (
+                "idle joined socket <= 1.5x socket.io's memory; 10,000 held",
+                f"{a:.1f} vs {b:.1f} KiB = {_ratio(a, b)}; {idle['open']:.0f} held",
+                at_size(a <= 1.5 * b and idle["open"] >= 10_000, idle["target"] >= 10_000),
+            )
+        )
+    r, rr = s["rates"].get(1000), ref["rates"].get(1000)
+    if r and rr and r.get("server_cpu_us") and rr.get("server_cpu_us"):
+        a, b = r["server_cpu_us"], rr["server_cpu_us"]
+        out.append(
+            (
+                "server CPU per forwarded message at 1,000/s <= 1.0x socket.io's",
+                f"{a:.0f} vs {b:.0f} us = {_ratio(a, b)}",
+                _yes(a <= b),
+            )
+        )
+    if s.get("tput2") and ref.get("tput2"):
+        a, b = s["tput2"]["max_ok"], ref["tput2"]["max_ok"]
+        note = " (socket.io was not pushed to its limit)" if ref["tput2"]["capped"] else ""
+        out.append(
+            (
+                "throughput at p99 < 50 ms, rooms of 2, >= 1.0x socket.io's",
+                f"{a:.0f} vs {b:.0f} msgs/s = {_ratio(a, b)}{note}",
+                _yes(bool(b) and a >= b),
             )
         )
     for rooms, size in summary["plan"].get("storm", []):
-        step = s.get("storm", {}).get(f"{rooms}x{size}")
-        if not step or size != 12:
+        key = f"{rooms}x{size}"
+        step, rstep = s.get("storm", {}).get(key), ref.get("storm", {}).get(key)
+        if not step or not rstep or size != 12:
             continue
-        ref = systems.get("socketio", {}).get("storm", {}).get(f"{rooms}x{size}")
-        ratio = _ratio(step["room_p99"], ref["room_p99"]) if ref else "-"
-        met = step["failed_rooms"] == 0 and step["room_p99"] < 1000
-        if ref:
-            met = met and step["room_p99"] <= ref["room_p99"]
+        met = (
+            step["failed_rooms"] == 0
+            and step["room_p99"] < 1000
+            and step["room_p99"] <= rstep["room_p99"]
+        )
         out.append(
             (
-                f"storm: {rooms} rooms of 12 negotiated, p99 per room < 1 s, <= socket.io",
-                f"{step['negotiated']:.0f}/{rooms} rooms, p99 {step['room_p99']:.0f} ms"
-                f" ({ratio} socket.io's)",
-                _yes(met) if rooms >= 50 else "not at this size (run --full)",
+                f"storm: {rooms} rooms of 12 negotiated, p99 per room < 1 s, <= socket.io's",
+                f"{step['negotiated']:.0f}/{rooms} rooms, p99 {step['room_p99']:.0f} vs "
+                f"{rstep['room_p99']:.0f} ms = {_ratio(step['room_p99'], rstep['room_p99'])}",
+                at_size(met, rooms >= 50 or full),
             )
         )
     return out
@@ -705,6 +770,16 @@ def write_docs(results: dict, summary: dict) -> Path:
             "## Issue 6 targets (our server, pub/sub layer)",
             "",
             markdown_table(["target", "this run", "met"], [list(t) for t in tgt]),
+            "",
+        ]
+    perf = performance_targets(summary)
+    if perf:
+        lines += [
+            "## Issue 15 targets (our server against socket.io, this run)",
+            "",
+            markdown_table(["target", "this run", "met"], [list(t) for t in perf]),
+            "",
+            "Where a target is not met, the tuning history below says what is left and why.",
             "",
         ]
     section = layer_section(summary)
