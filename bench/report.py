@@ -722,7 +722,10 @@ def write_docs(results: dict, summary: dict) -> Path:
         "- **first joins**: right after every worker's `/readyz` answered 200 (as a proxy "
         "would wait), one create on the first worker and one join on the second.\n"
         f"- **join**: {plan['join_seq']} sequential create+join pairs (socket open to "
-        f"`joined`); then {plan['burst_rooms']} rooms created and "
+        "`joined`; every socket signs in with a session of its own, which our server finds "
+        "in Redis as right after a login: cached_db writes through, and the bench puts the "
+        "sessions back after the flush before each system's turn); then "
+        f"{plan['burst_rooms']} rooms created and "
         f"{plan['burst_rooms'] * plan['burst_per_room']} joins started at once.",
         "- **storm**: "
         + "; ".join(f"{r} rooms of {n}" for r, n in plan.get("storm", []))

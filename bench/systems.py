@@ -258,6 +258,29 @@ sys.stdout.write("BENCH-KEYS " + json.dumps(keys) + "\\n")
 """
 
 
+# After the flush that starts each system's turn, the sessions go back into the
+# cache as a login leaves them there (cached_db writes through): a socket
+# opened right after its login finds its session in Redis, not in PostgreSQL.
+_WARM_SESSIONS = """
+from importlib import import_module
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.core.cache import caches
+from django.utils import timezone
+if settings.SESSION_ENGINE == "django.contrib.sessions.backends.cached_db":
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    cache = caches[settings.SESSION_CACHE_ALIAS]
+    batch = {{}}
+    for row in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        session = store(row.session_key)
+        batch[session.cache_key] = session.decode(row.session_data)
+        if len(batch) >= 1000:
+            cache.set_many(batch, timeout={timeout})
+            batch = {{}}
+    cache.set_many(batch, timeout={timeout})
+"""
+
+
 class OurServer(System):
     """The product as deployed: `python -m config.serve` (daphne on uvloop with the project's
     flags), PostgreSQL, Redis channel layer `pubsub` or `core`."""
@@ -316,6 +339,10 @@ class OurServer(System):
 
     def commands(self, port: int) -> list[str]:
         return [sys.executable, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(port)]
+
+    def start(self) -> None:
+        self.manage("shell", "-c", _WARM_SESSIONS.format(timeout=24 * 3600))
+        super().start()
 
     def manage(self, *args: str) -> str:
         out = subprocess.run(
