@@ -163,14 +163,7 @@ def room_create(
             raise errors.NumberTaken() from None
         participant = None
         if channel_name is not None:
-            participant = Participant(
-                room=room,
-                user=owner,
-                peer_id=secrets.token_urlsafe(12),
-                channel_name=channel_name,
-                worker=worker_name(),
-            )
-            statements.insert(participant)
+            participant = _seat_participant(room=room, user=owner, channel_name=channel_name)
     if participant is None:
         return room
     return Seat(
@@ -181,6 +174,19 @@ def room_create(
         resume_token=_resume_token(participant=participant),
         moderator=True,
     )
+
+
+def _seat_participant(*, room: Room, user: AbstractBaseUser, channel_name: str) -> Participant:
+    """A new participant for `user` in `room` on this worker, stored in the open transaction."""
+    participant = Participant(
+        room=room,
+        user=user,
+        peer_id=secrets.token_urlsafe(12),
+        channel_name=channel_name,
+        worker=worker_name(),
+    )
+    statements.insert(participant)
+    return participant
 
 
 def _resume_token(*, participant: Participant) -> str:
@@ -248,14 +254,7 @@ def room_join(
             Participant.objects.filter(pk__in=[seat.pk for seat in mine]).update(
                 left_at=timezone.now(), left_reason=Participant.LeftReason.REPLACED
             )
-        participant = Participant(
-            room=room,
-            user=user,
-            peer_id=secrets.token_urlsafe(12),
-            channel_name=channel_name,
-            worker=worker_name(),
-        )
-        statements.insert(participant)
+        participant = _seat_participant(room=room, user=user, channel_name=channel_name)
         switched = (
             room.media_mode == Room.MediaMode.AUTO
             and room.media == protocol.MEDIA_MESH
