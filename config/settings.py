@@ -167,6 +167,13 @@ if _pool and _pool["max_size"] <= DATABASE_THREADS:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
+# Each worker's pool for its own Redis commands (presence, limits, the socket
+# registry; infra/redis.py): a burst waits up to REDIS_POOL_TIMEOUT seconds for
+# one of its REDIS_POOL_SIZE connections.
+REDIS_POOL_SIZE = env_int("REDIS_POOL_SIZE", 32)
+REDIS_POOL_TIMEOUT = env_int("REDIS_POOL_TIMEOUT", 10)
+if REDIS_POOL_SIZE < 1 or REDIS_POOL_TIMEOUT < 1:
+    raise ImproperlyConfigured("REDIS_POOL_SIZE and REDIS_POOL_TIMEOUT must be at least 1")
 # "pubsub" was chosen by measurement (docs/architecture.md, "Channel layer" and
 # "Transport"); channels_redis' layers stay selectable so the benchmark can
 # compare them.

@@ -24,7 +24,7 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from infra.redis import get_redis
+from infra.redis import RedisBatch, get_redis, get_redis_batch
 
 # KEYS[1] the account's set; ARGV: now, deadline, cap, channel, key lifetime.
 _ADMIT_SCRIPT = """
@@ -77,8 +77,10 @@ class MemoryConnections:
 
 
 class RedisConnections:
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, batch: RedisBatch, prefix: str) -> None:
         self.redis = redis
+        # A closing socket's ZREM, batched with the others' (infra/redis.py).
+        self.batch = batch
         self.prefix = prefix
         self.admit_script = redis.register_script(_ADMIT_SCRIPT)
 
@@ -95,7 +97,7 @@ class RedisConnections:
         return bool(admitted)
 
     async def release(self, *, user_id: int, channel: str) -> None:
-        await self.redis.zrem(self.key(user_id), channel)
+        await self.batch.call("ZREM", self.key(user_id), channel)
 
     async def renew(self, sockets: Mapping[int, list[str]]) -> None:
         if not sockets:
@@ -121,9 +123,9 @@ def get_connections() -> ConnectionRegistry:
     loop = asyncio.get_running_loop()
     registry = _registries.get(loop)
     if registry is None:
-        client = get_redis()
-        if client is not None:
-            registry = RedisConnections(client, settings.CHANNEL_LAYER_PREFIX)
+        client, batch = get_redis(), get_redis_batch()
+        if client is not None and batch is not None:
+            registry = RedisConnections(client, batch, settings.CHANNEL_LAYER_PREFIX)
         else:
             registry = MemoryConnections()
         _registries[loop] = registry

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,19 @@ logger = logging.getLogger(__name__)
 MAX_INVALID_FRAMES = 20
 # Close codes that mean the client meant to go (tab closed, page left): no grace.
 CLEAN_CLOSE_CODES = frozenset({1000, 1001})
+
+
+async def _tolerated(step: Awaitable[object], what: str) -> None:
+    """A step of letting go of a room, whose failure must not stop the steps after it.
+
+    What it leaves behind ends by itself (a presence entry at its deadline, a
+    Janus session at its timeout, a group with its channel), while what comes
+    after, the leave in the database, is what the room sees.
+    """
+    try:
+        await step
+    except Exception:
+        logger.warning("signaling: %s failed", what, exc_info=True)
 
 
 @dataclass(frozen=True)
@@ -160,11 +173,29 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if self.account is None:
             return
         self.worker.discard(self)
-        await get_connections().release(user_id=self.account.user.pk, channel=self.channel_name)
-        if code in CLEAN_CLOSE_CODES and not self.detach_on_close:
-            await self.leave_room(reason=Participant.LeftReason.DISCONNECTED)
-        else:
-            await self.detach()
+        clean = code in CLEAN_CLOSE_CODES and not self.detach_on_close
+        await self.worker.finish(self.after_close(clean=clean))
+
+    async def after_close(self, *, clean: bool) -> None:
+        """Give back the account's socket place, and leave the room (clean) or keep the peer.
+
+        Run by the worker to the end (`Worker.finish`); nobody is left to hear
+        a failure, so it is logged.
+        """
+        try:
+            await get_connections().release(user_id=self.user.pk, channel=self.channel_name)
+        except Exception:
+            # Its entry lapses after PRESENCE_TTL (rooms/connections.py); the room matters more.
+            logger.warning("signaling: releasing a socket's place failed", exc_info=True)
+        try:
+            if clean:
+                await self.leave_room(reason=Participant.LeftReason.DISCONNECTED)
+            else:
+                await self.detach()
+        except Exception:
+            logger.exception(
+                "signaling: leaving the room after user %s's socket closed failed", self.user.pk
+            )
 
     @property
     def user(self) -> AbstractBaseUser:
@@ -600,9 +631,15 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if was is None:
             return
         observe.detached(self, was)
-        await self.close_sfu(was)
-        await self.channel_layer.group_discard(was.group, self.channel_name)
+        await self.stop_hearing(was)
         await get_presence().renew([was.peer_id], seconds=settings.RESUME_GRACE)
+
+    async def stop_hearing(self, was: Membership) -> None:
+        """Close the Janus session and stop hearing the room; each step whatever the other did."""
+        await _tolerated(self.close_sfu(was), "closing a Janus session")
+        await _tolerated(
+            self.channel_layer.group_discard(was.group, self.channel_name), "leaving a room's group"
+        )
 
     async def leave_room(self, *, reason: str, announce: bool = True) -> None:
         """Leave the current room, if any; `announce` False when the server already did."""
@@ -610,9 +647,8 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if was is None:
             return
         observe.left(self, was, reason)
-        await self.close_sfu(was)
-        await self.channel_layer.group_discard(was.group, self.channel_name)
-        await get_presence().remove(was.peer_id)
+        await self.stop_hearing(was)
+        await _tolerated(get_presence().remove(was.peer_id), "removing a peer's presence")
         if announce:
             outbox = await db_call(services.participant_leave)(peer_id=was.peer_id, reason=reason)
             await events.publish(outbox, self.channel_layer)

@@ -24,7 +24,7 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from infra.redis import get_redis
+from infra.redis import RedisBatch, get_redis, get_redis_batch
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,6 @@ return ids
 
 
 class PresenceStore(Protocol):
-    async def ping(self) -> None: ...
     async def renew(self, peer_ids: Iterable[str], *, seconds: float) -> None: ...
     async def take(self, peer_id: str, *, seconds: float) -> bool: ...
     async def remove(self, peer_id: str) -> None: ...
@@ -64,9 +63,6 @@ class MemoryPresence:
 
     def __init__(self) -> None:
         self.deadlines: dict[str, float] = {}
-
-    async def ping(self) -> None:
-        return None
 
     async def take(self, peer_id: str, *, seconds: float) -> bool:
         now = time.time()
@@ -100,14 +96,13 @@ class MemoryPresence:
 class RedisPresence:
     """Deadlines in one Redis sorted set (member = peer id, score = deadline)."""
 
-    def __init__(self, redis: aioredis.Redis, key: str) -> None:
+    def __init__(self, redis: aioredis.Redis, batch: RedisBatch, key: str) -> None:
         self.redis = redis
+        # One socket's writes, batched with the other sockets' (infra/redis.py).
+        self.batch = batch
         self.key = key
         self.claim = self.redis.register_script(_CLAIM_SCRIPT)
         self.take_script = self.redis.register_script(_TAKE_SCRIPT)
-
-    async def ping(self) -> None:
-        await self.redis.ping()
 
     async def take(self, peer_id: str, *, seconds: float) -> bool:
         now = time.time()
@@ -116,12 +111,12 @@ class RedisPresence:
 
     async def renew(self, peer_ids: Iterable[str], *, seconds: float) -> None:
         deadline = time.time() + seconds
-        mapping = dict.fromkeys(peer_ids, deadline)
-        if mapping:
-            await self.redis.zadd(self.key, mapping)
+        scored = [arg for peer_id in peer_ids for arg in (deadline, peer_id)]
+        if scored:
+            await self.batch.call("ZADD", self.key, *scored)
 
     async def remove(self, peer_id: str) -> None:
-        await self.redis.zrem(self.key, peer_id)
+        await self.batch.call("ZREM", self.key, peer_id)
 
     async def deadline(self, peer_id: str) -> float | None:
         return await self.redis.zscore(self.key, peer_id)
@@ -145,9 +140,9 @@ def get_presence() -> PresenceStore:
     loop = asyncio.get_running_loop()
     store = _stores.get(loop)
     if store is None:
-        redis = get_redis()
-        if redis is not None:
-            store = RedisPresence(redis, f"{settings.CHANNEL_LAYER_PREFIX}:presence")
+        redis, batch = get_redis(), get_redis_batch()
+        if redis is not None and batch is not None:
+            store = RedisPresence(redis, batch, f"{settings.CHANNEL_LAYER_PREFIX}:presence")
         else:
             store = MemoryPresence()
         _stores[loop] = store

@@ -24,14 +24,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from infra.db import db_call
-from infra.redis import get_redis
+from infra.redis import get_redis, ping_redis
 from rooms import events, housekeeping, observe, selectors, services
 from rooms.connections import get_connections
 from rooms.presence import get_presence
@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from rooms.consumers import SignalingConsumer
 
 logger = logging.getLogger(__name__)
+
+# How long a closed socket's consumer waits for its leave (`Worker.finish`),
+# well inside daphne's --application-close-timeout (10 s).
+FINISH_WAIT = 5.0
 
 
 class Worker:
@@ -63,6 +67,8 @@ class Worker:
         self.all_closed = asyncio.Event()
         # Janus cleanups under way (rooms/sfu/lifecycle.py), kept from the collector.
         self.cleanups: set[asyncio.Task] = set()
+        # Closed sockets' leaves under way (`finish`).
+        self.closings: set[asyncio.Task] = set()
 
     # --- Registry -------------------------------------------------------------
 
@@ -79,6 +85,24 @@ class Worker:
                 del self.by_user[consumer.user.pk]
         if not self.sockets:
             self.all_closed.set()
+
+    async def finish(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a closed socket's leave to the end; wait for it at most `FINISH_WAIT` seconds.
+
+        daphne cancels an application still running `--application-close-timeout`
+        (10 s, transport/server.py) after its socket closed, and logs it. When
+        thousands close at once their leaves queue for the database threads
+        longer than that (5,000 on one worker: about 15 s), and a leave cut
+        short kept its peer in the room, for the others, until the sweeper's
+        timeout. So the worker holds the work; the consumer waits for it (in
+        the tests and whenever the worker keeps up, a closed socket's steps
+        are over when its consumer is), but not past daphne's patience, and
+        its cancellation does not reach the work.
+        """
+        task = asyncio.ensure_future(work)
+        self.closings.add(task)
+        task.add_done_callback(self.closings.discard)
+        await asyncio.wait({task}, timeout=FINISH_WAIT)
 
     def join_slot(self, user_id: int) -> contextlib.AbstractContextManager[None] | None:
         """Hold one of `user_id`'s JOINS_IN_FLIGHT_PER_USER join slots; None when all are taken."""
@@ -234,7 +258,7 @@ class Worker:
 
     async def watch_redis(self) -> None:
         try:
-            await get_presence().ping()
+            await ping_redis()
         except Exception:
             observe.redis_unreachable()
             if self.redis_ok:
@@ -283,6 +307,8 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(3):
                     await self.all_closed.wait()
+        if self.closings:
+            await asyncio.wait(self.closings, timeout=3)
         if callable(previous):
             previous(signal.SIGTERM, None)
         else:
