@@ -54,20 +54,13 @@ async def test_sends_queued_together_share_pipelines(workers, monkeypatch):
     await a.send(channel, {"type": "t", "n": -1})  # connects the shard
     connections = a._loop_layer()
     batches = []
-    real_pipeline = connections.redis.pipeline
+    real_publish = connections._publish_batch
 
-    def counting_pipeline(*args, **kwargs):
-        pipe = real_pipeline(*args, **kwargs)
-        real_execute = pipe.execute
+    async def counting_publish(batch):
+        batches.append(len(batch))
+        return await real_publish(batch)
 
-        async def execute(*eargs, **ekwargs):
-            batches.append(len(pipe.command_stack))
-            return await real_execute(*eargs, **ekwargs)
-
-        pipe.execute = execute
-        return pipe
-
-    monkeypatch.setattr(connections.redis, "pipeline", counting_pipeline)
+    monkeypatch.setattr(connections, "_publish_batch", counting_publish)
     await asyncio.gather(*(a.send(channel, {"type": "t", "n": i}) for i in range(300)))
     received = await receive_n(b, channel, 301)
     assert [m["n"] for m in received] == [-1, *range(300)]
@@ -130,6 +123,24 @@ async def test_subscriptions_come_back_after_redis_restarts(private_redis):
     finally:
         await a.flush()
         await b.flush()
+
+
+async def test_the_first_send_after_redis_restarts_goes_out_on_a_new_connection(private_redis):
+    """The publishing connection is stale after a restart: the batch is sent again, once."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    a = make_layer(private_redis.url, prefix)
+    try:
+        await a.send(f"{prefix}.specific.x!y", {"type": "before"})  # connects
+        before = a._loop_layer().pub
+        private_redis.stop()
+        private_redis.start()
+        await a.send(f"{prefix}.specific.x!y", {"type": "after"})
+        assert a._loop_layer().pub is before and before.is_connected  # reconnected
+        private_redis.stop()
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await a.send(f"{prefix}.specific.x!y", {"type": "while down"})
+    finally:
+        await a.flush()
 
 
 async def test_flush_makes_the_layer_like_new(workers):
