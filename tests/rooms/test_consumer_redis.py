@@ -105,6 +105,16 @@ async def registry_and_presence(prefix: str, user_id: int, peer_id: str) -> tupl
         await client.aclose()
 
 
+@pytest.fixture
+async def in_a_call(redis_state, connect, alice, bob):
+    """Alice's and Bob's sockets, in one room, with presence and the registry in Redis."""
+    a, b = await connect(alice), await connect(bob)
+    await a.create()
+    await b.join(a.room["number"])
+    await a.recv_type("peer-joined")
+    return a, b
+
+
 async def until(condition, what: str, timeout: float = 5) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
@@ -112,12 +122,9 @@ async def until(condition, what: str, timeout: float = 5) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_a_leave_cut_short_by_the_server_still_happens(redis_state, connect, alice, bob):
+async def test_a_leave_cut_short_by_the_server_still_happens(redis_state, in_a_call, bob):
     """daphne cancels a consumer still busy 10 s after its socket closed: the leave goes on."""
-    a, b = await connect(alice), await connect(bob)
-    await a.create()
-    await b.join(a.room["number"])
-    await a.recv_type("peer-joined")
+    a, b = in_a_call
     assert await registry_and_presence(redis_state, bob.pk, b.peer_id) == (1, True)
     # Bob's leave will wait for the pool's one connection, held here.
     pool = get_redis().connection_pool
@@ -136,14 +143,9 @@ async def test_a_leave_cut_short_by_the_server_still_happens(redis_state, connec
     assert await registry_and_presence(redis_state, bob.pk, b.peer_id) == (0, False)
 
 
-async def test_a_leave_whose_redis_writes_fail_still_reaches_the_room(
-    redis_state, connect, alice, bob
-):
+async def test_a_leave_whose_redis_writes_fail_still_reaches_the_room(redis_state, in_a_call, bob):
     """Redis bookkeeping that times out (a full pool) is left to lapse; the room is told."""
-    a, b = await connect(alice), await connect(bob)
-    await a.create()
-    await b.join(a.room["number"])
-    await a.recv_type("peer-joined")
+    a, b = in_a_call
     pool = get_redis().connection_pool
     held = await pool.get_connection()
     try:
@@ -160,13 +162,10 @@ async def test_a_leave_whose_redis_writes_fail_still_reaches_the_room(
     assert await registry_and_presence(redis_state, bob.pk, b.peer_id) == (1, True)
 
 
-async def test_a_slow_leave_outlives_its_consumer(redis_state, connect, alice, bob, monkeypatch):
+async def test_a_slow_leave_outlives_its_consumer(redis_state, in_a_call, bob, monkeypatch):
     """The consumer waits for its leave only so long (inside daphne's patience); it goes on."""
     monkeypatch.setattr("rooms.worker.FINISH_WAIT", 0.05)
-    a, b = await connect(alice), await connect(bob)
-    await a.create()
-    await b.join(a.room["number"])
-    await a.recv_type("peer-joined")
+    a, b = in_a_call
     pool = get_redis().connection_pool
     held = await pool.get_connection()
     worker = get_worker()
