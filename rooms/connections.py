@@ -21,10 +21,9 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
-import redis.asyncio as aioredis
 from django.conf import settings
 
-from infra.redis import RedisBatch, get_redis, get_redis_batch
+from infra.redis import RedisBatch, get_redis_batch
 
 # KEYS[1] the account's set; ARGV: now, deadline, cap, channel, key lifetime.
 _ADMIT_SCRIPT = """
@@ -77,12 +76,12 @@ class MemoryConnections:
 
 
 class RedisConnections:
-    def __init__(self, redis: aioredis.Redis, batch: RedisBatch, prefix: str) -> None:
-        self.redis = redis
+    def __init__(self, batch: RedisBatch, prefix: str) -> None:
         # A closing socket's ZREM, batched with the others' (infra/redis.py).
         self.batch = batch
+        self.redis = batch.redis
         self.prefix = prefix
-        self.admit_script = redis.register_script(_ADMIT_SCRIPT)
+        self.admit_script = self.redis.register_script(_ADMIT_SCRIPT)
 
     def key(self, user_id: int) -> str:
         return f"{self.prefix}:sockets:{user_id}"
@@ -123,9 +122,9 @@ def get_connections() -> ConnectionRegistry:
     loop = asyncio.get_running_loop()
     registry = _registries.get(loop)
     if registry is None:
-        client, batch = get_redis(), get_redis_batch()
-        if client is not None and batch is not None:
-            registry = RedisConnections(client, batch, settings.CHANNEL_LAYER_PREFIX)
+        batch = get_redis_batch()
+        if batch is not None:
+            registry = RedisConnections(batch, settings.CHANNEL_LAYER_PREFIX)
         else:
             registry = MemoryConnections()
         _registries[loop] = registry

@@ -21,10 +21,9 @@ import time
 from collections.abc import Iterable
 from typing import Protocol
 
-import redis.asyncio as aioredis
 from django.conf import settings
 
-from infra.redis import RedisBatch, get_redis, get_redis_batch
+from infra.redis import RedisBatch, get_redis_batch
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +95,10 @@ class MemoryPresence:
 class RedisPresence:
     """Deadlines in one Redis sorted set (member = peer id, score = deadline)."""
 
-    def __init__(self, redis: aioredis.Redis, batch: RedisBatch, key: str) -> None:
-        self.redis = redis
+    def __init__(self, batch: RedisBatch, key: str) -> None:
         # One socket's writes, batched with the other sockets' (infra/redis.py).
         self.batch = batch
+        self.redis = batch.redis
         self.key = key
         self.claim = self.redis.register_script(_CLAIM_SCRIPT)
         self.take_script = self.redis.register_script(_TAKE_SCRIPT)
@@ -140,9 +139,9 @@ def get_presence() -> PresenceStore:
     loop = asyncio.get_running_loop()
     store = _stores.get(loop)
     if store is None:
-        redis, batch = get_redis(), get_redis_batch()
-        if redis is not None and batch is not None:
-            store = RedisPresence(redis, batch, f"{settings.CHANNEL_LAYER_PREFIX}:presence")
+        batch = get_redis_batch()
+        if batch is not None:
+            store = RedisPresence(batch, f"{settings.CHANNEL_LAYER_PREFIX}:presence")
         else:
             store = MemoryPresence()
         _stores[loop] = store
