@@ -12,7 +12,10 @@ with Chromium.
 from __future__ import annotations
 
 import datetime
+import json
 import secrets
+from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -140,3 +143,22 @@ def answer_for(offer: str) -> str:
 def candidates(sdp: str) -> list[str]:
     """The a=candidate lines of an SDP (without the a= prefix)."""
     return [line[2:] for line in sdp.splitlines() if line.startswith("a=candidate:")]
+
+
+# --- What real browsers sent (tests/rooms/sfu/capture_browsers.py made the files) ----------
+
+DATA = Path(__file__).with_name("data")
+BROWSERS = ("chromium", "firefox")
+
+
+def captured(browser: str) -> dict[str, Any]:
+    """One browser's capture: its publisher offer and subscriber answers, with candidates.
+
+    Keys: ``publisher_offer`` (as static/js/sfu.js sends it, before any candidate),
+    ``publisher_offer_gathered`` (with its candidates), ``publisher_candidates``
+    (RTCIceCandidateInit, as trickled), ``subscriber_answer`` / ``_gathered`` /
+    ``_updated`` (its answers to a real Janus' subscriber offer and to the
+    renegotiation that removed one stream), ``subscriber_candidates``,
+    ``janus_subscriber_offers``, ``userAgent``.
+    """
+    return json.loads((DATA / f"{browser}.json").read_text())
