@@ -7,6 +7,7 @@ every variable read here.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -537,6 +538,20 @@ if not 1 <= MESH_MAX_PEERS <= 12:
     raise ImproperlyConfigured("MESH_MAX_PEERS must be 1-12")
 if not 12 <= SFU_CAPACITY_MAX <= 200:
     raise ImproperlyConfigured("SFU_CAPACITY_MAX must be 12-200")
+# Where Janus may send ICE connectivity checks (rooms/sfu/sdp.py): the browsers'
+# candidates on public unicast addresses only, plus the networks in ALLOW (a site
+# whose browsers or TURN relays are on a LAN; the test stacks' loopback), minus
+# those in DENY (public addresses that must not be probed, e.g. the server's own).
+# Comma-separated CIDRs.
+SFU_CANDIDATE_ALLOW = env_list("SFU_CANDIDATE_ALLOW")
+SFU_CANDIDATE_DENY = env_list("SFU_CANDIDATE_DENY")
+for _cidr in (*SFU_CANDIDATE_ALLOW, *SFU_CANDIDATE_DENY):
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"SFU_CANDIDATE_ALLOW / SFU_CANDIDATE_DENY: {_cidr!r} is not a network (CIDR)"
+        ) from None
 # --- end of SFU: Janus ------------------------------------------------------------
 
 # --- Call quality (rooms/quality.py, docs/protocol.md "quality") ---------------------

@@ -40,8 +40,9 @@ from rooms.connections import get_connections
 from rooms.models import Participant, Room
 from rooms.presence import get_presence
 from rooms.revocation import session_hash
-from rooms.sfu import JanusError, lifecycle
+from rooms.sfu import JanusError, candidate_policy, lifecycle, sdp
 from rooms.sfu.seat import SfuSeat
+from rooms.sfu.videoroom import refused_sdp
 from rooms.worker import get_worker
 from transport.consumer import DirectDispatch
 
@@ -64,6 +65,21 @@ async def _tolerated(step: Awaitable[object], what: str) -> None:
         await step
     except Exception:
         logger.warning("signaling: %s failed", what, exc_info=True)
+
+
+def _examined(text: str, *, kind: sdp.Kind, max_sections: int) -> str:
+    """The browser's SDP as Janus may get it (rooms/sfu/sdp.py), or `bad-message` saying why."""
+    try:
+        return sdp.examine_sdp(
+            text, kind=kind, policy=candidate_policy(), max_sections=max_sections
+        )
+    except sdp.SdpRejected as err:
+        raise p.bad(f"'sdp' refused: {err.reason}") from None
+
+
+def _refused_by_janus(error: JanusError) -> p.ClientError:
+    """Janus refused an SDP the examiner let through: still the browser's, not an outage."""
+    return p.bad(f"'sdp' refused by the SFU: {error.reason}")
 
 
 @dataclass(frozen=True)
@@ -432,9 +448,12 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     async def on_sfu_offer(self, msg: dict[str, Any], msg_id: str | None) -> None:
         seat = self.sfu_seat(msg_id)
+        offer = _examined(msg["sdp"], kind="offer", max_sections=sdp.OFFER_SECTIONS_MAX)
         try:
-            answer = await seat.publish(msg["sdp"])
+            answer = await seat.publish(offer)
         except (JanusError, TimeoutError) as err:
+            if isinstance(err, JanusError) and refused_sdp(err):
+                raise _refused_by_janus(err) from None
             lifecycle.forget_availability()
             logger.info("sfu: publish refused for %s: %s", self.membership.peer_id, err)
             raise p.ClientError(
@@ -444,15 +463,31 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     async def on_sfu_answer(self, msg: dict[str, Any], msg_id: str | None) -> None:
         seat = self.sfu_seat(msg_id)
+        if seat.participant is None or not seat.awaiting_answer:
+            # No offer of Janus waits for it (the seat would drop it): not examined, so
+            # answers sent for nothing cost no parsing.
+            return
+        # Janus' offer carries two sections per other publisher, and keeps those of
+        # people who left until new ones reuse them: bounded by the largest room.
+        answer = _examined(msg["sdp"], kind="answer", max_sections=2 * settings.SFU_CAPACITY_MAX)
         try:
-            await seat.answer(msg["sdp"])
+            await seat.answer(answer)
         except (JanusError, TimeoutError) as err:
+            if isinstance(err, JanusError) and refused_sdp(err):
+                raise _refused_by_janus(err) from None
             logger.info("sfu: subscriber answer failed for %s: %s", self.membership.peer_id, err)
 
     async def on_sfu_candidate(self, msg: dict[str, Any], msg_id: str | None) -> None:
         seat = self.sfu_seat(msg_id)
+        candidate = msg["candidate"]
+        if candidate is not None:
+            try:
+                if not sdp.examine_candidate(candidate, policy=candidate_policy()):
+                    return  # not for Janus (rooms/sfu/sdp.py); ICE goes on with the others
+            except sdp.SdpRejected as err:
+                raise p.bad(f"'candidate' refused: {err.reason}") from None
         with contextlib.suppress(JanusError, TimeoutError):
-            await seat.trickle(msg["role"], msg["candidate"])
+            await seat.trickle(msg["role"], candidate)
 
     async def on_sfu_layer(self, msg: dict[str, Any], msg_id: str | None) -> None:
         if msg["peer"] not in self.membership.peers:

@@ -22,7 +22,9 @@ a session and its participants, and the browsers renegotiate. Nothing is
 retried behind the caller's back.
 
 `get_janus()` gives the running event loop's client, from settings;
-``JANUS_URL`` unset means the site has no SFU (it returns None).
+``JANUS_URL`` unset means the site has no SFU (it returns None). What browsers
+send towards Janus is examined first by `rooms.sfu.sdp`, with the addresses
+`candidate_policy()` lets through.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from rooms.sfu.janus import (
     PluginReply,
     Session,
 )
+from rooms.sfu.sdp import CandidatePolicy
 from rooms.sfu.videoroom import (
     Participant,
     ParticipantEvent,
@@ -57,6 +60,7 @@ from rooms.sfu.videoroom import (
 __all__ = [
     "LOST",
     "RECLAIMED",
+    "CandidatePolicy",
     "Handle",
     "JanusClient",
     "JanusDisconnected",
@@ -73,6 +77,7 @@ __all__ = [
     "SubscriberOffer",
     "VideoRoomAdmin",
     "candidate",
+    "candidate_policy",
     "get_janus",
     "jsep",
     "room_credentials",
@@ -98,3 +103,14 @@ def get_janus() -> JanusClient | None:
             reclaim_window=settings.JANUS_RECLAIM_WINDOW,
         )
     return client
+
+
+def candidate_policy() -> CandidatePolicy:
+    """Where Janus may send ICE checks, from SFU_CANDIDATE_ALLOW and SFU_CANDIDATE_DENY."""
+    from django.conf import settings
+
+    from rooms.sfu import sdp
+
+    return sdp.candidate_policy(
+        allow=tuple(settings.SFU_CANDIDATE_ALLOW), deny=tuple(settings.SFU_CANDIDATE_DENY)
+    )

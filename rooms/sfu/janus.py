@@ -67,6 +67,10 @@ ERROR_UNAUTHORIZED = 403
 ERROR_SESSION_NOT_FOUND = 458
 ERROR_HANDLE_NOT_FOUND = 459
 ERROR_PLUGIN_NOT_FOUND = 460
+# Refusals of a JSEP the browser wrote (not failures of Janus).
+ERROR_JSEP_UNKNOWN_TYPE = 464
+ERROR_JSEP_INVALID_SDP = 465
+ERROR_UNEXPECTED_ANSWER = 469
 
 # Asynchronous messages Janus sends on its own (janus.c, ice.c).
 JANUS_EVENTS = frozenset(

@@ -40,7 +40,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rooms.sfu.janus import Handle, JanusError, JanusEvent, PluginError, Session
+from rooms.sfu.janus import (
+    ERROR_JSEP_INVALID_SDP,
+    ERROR_JSEP_UNKNOWN_TYPE,
+    ERROR_UNEXPECTED_ANSWER,
+    Handle,
+    JanusError,
+    JanusEvent,
+    PluginError,
+    Session,
+)
 
 PLUGIN = "janus.plugin.videoroom"
 
@@ -53,6 +62,8 @@ ERROR_PUBLISHERS_FULL = 432
 ERROR_UNAUTHORIZED = 433
 ERROR_ALREADY_PUBLISHED = 434
 ERROR_NOT_PUBLISHED = 435
+ERROR_INVALID_SDP_TYPE = 431
+ERROR_INVALID_SDP = 437
 
 Role = Literal["publisher", "subscriber"]
 RID_ORDERS = ("hml", "lmh")
@@ -84,6 +95,13 @@ def room_credentials(*, key: str, room: int) -> RoomCredentials:
 
 
 # --- Values from the browser -------------------------------------------------
+
+
+def refused_sdp(error: JanusError) -> bool:
+    """Whether Janus refused the browser's SDP (its fault), rather than failed (ours, or Janus')."""
+    if isinstance(error, PluginError):
+        return error.code in (ERROR_INVALID_SDP_TYPE, ERROR_INVALID_SDP)
+    return error.code in (ERROR_JSEP_UNKNOWN_TYPE, ERROR_JSEP_INVALID_SDP, ERROR_UNEXPECTED_ANSWER)
 
 
 def jsep(*, kind: Literal["offer", "answer"], sdp: str, rid_order: str | None = None) -> dict:
@@ -371,7 +389,16 @@ class Participant:
             ]
         if bitrate is not None:
             body["bitrate"] = int(bitrate)
-        reply = await self.publisher.request(body, jsep=_offer(offer))
+        try:
+            reply = await self.publisher.request(body, jsep=_offer(offer))
+        except JanusError as err:
+            if refused_sdp(err):
+                # Janus keeps the half-made PeerConnection of an offer it refused and
+                # answers every later offer on this handle 490 ("Error setting ICE
+                # locally"): hang it up, so the next offer starts clean.
+                with contextlib.suppress(JanusError):
+                    await self.publisher.hangup()
+            raise
         if reply.jsep is None:
             raise PluginError(None, "Janus answered publish without an SDP answer")
         return reply.jsep

@@ -760,6 +760,9 @@ def sfu(stack: Stack, janus: Any) -> Iterator[SfuStack]:
         "JANUS_URL": janus.url,
         "JANUS_API_SECRET": janus.api_secret,
         "JANUS_ADMIN_KEY": janus.admin_key,
+        # The pages' candidates are loopback (host 127.0.0.1, the coturns' relays
+        # 127.0.0.1 and 127.0.0.2): the workers must let Janus check them.
+        "SFU_CANDIDATE_ALLOW": "127.0.0.0/8,::1/128",
     }
     env = {**stack.env, **janus_env}
     # A coturn of its own for calls relayed to Janus: it relays from Janus'
