@@ -102,6 +102,25 @@ def test_compose_resolves_services_and_secrets_from_env(tmp_path):
     assert services["proxy"]["environment"]["DOMAIN"] == "video.example.org"
 
 
+def test_every_service_keeps_bounded_logs(tmp_path):
+    """Every service's log rotates (json-file, 5 x 20 MB): a runaway one cannot fill the disk."""
+    project = compose_project(tmp_path)
+    result = compose(project, "config")
+    assert result.returncode == 0, result.stderr
+    services = yaml_to_dict(result.stdout)["services"]
+    rotated = {"driver": "json-file", "options": {"max-size": "20m", "max-file": "5"}}
+    assert {name: service.get("logging") for name, service in services.items()} == {
+        "proxy": rotated,
+        "web": rotated,
+        "postgres": rotated,
+        "redis": rotated,
+        "coturn": rotated,
+        "janus": rotated,
+        "prometheus": rotated,
+        "grafana": rotated,
+    }
+
+
 def test_prometheus_and_grafana_are_reachable_from_the_host_only(tmp_path):
     """Prometheus scrapes `web` on the internal network; both UIs listen on the host's loopback."""
     project = compose_project(tmp_path)
