@@ -6,13 +6,14 @@ import base64
 import hashlib
 import hmac
 import io
+import ipaddress
 import subprocess
 import time
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from rooms.sfu import JanusClient, get_janus
+from rooms.sfu import CandidatePolicy, JanusClient, candidate_policy, get_janus
 from tests.deploy.procs import PYTHON, REPO, clean_environ
 
 
@@ -54,6 +55,28 @@ def test_janus_settings_are_checked_when_janus_url_is_set():
         "django.core.exceptions.ImproperlyConfigured:"
         " JANUS_KEEPALIVE_INTERVAL must be 1-20 s (Janus' session_timeout is 60 s)"
     )
+
+
+def test_candidate_networks_are_checked_and_default_to_public_only(settings):
+    """SFU_CANDIDATE_ALLOW / _DENY take CIDRs (a typo stops start-up); unset, public only."""
+    assert settings_error(SFU_CANDIDATE_ALLOW="127.0.0.0/8, ::1/128", SFU_CANDIDATE_DENY="") == ""
+    assert settings_error(SFU_CANDIDATE_ALLOW="10.0.0.0/33") == (
+        "django.core.exceptions.ImproperlyConfigured: SFU_CANDIDATE_ALLOW / SFU_CANDIDATE_DENY:"
+        " '10.0.0.0/33' is not a network (CIDR)"
+    )
+    assert settings_error(SFU_CANDIDATE_DENY="example.org") == (
+        "django.core.exceptions.ImproperlyConfigured: SFU_CANDIDATE_ALLOW / SFU_CANDIDATE_DENY:"
+        " 'example.org' is not a network (CIDR)"
+    )
+    settings.SFU_CANDIDATE_ALLOW = ["198.18.0.0/15"]
+    settings.SFU_CANDIDATE_DENY = ["198.18.5.0/24"]
+    policy = candidate_policy()
+    assert policy == CandidatePolicy(
+        allow=(ipaddress.ip_network("198.18.0.0/15"),),
+        deny=(ipaddress.ip_network("198.18.5.0/24"),),
+    )
+    settings.SFU_CANDIDATE_ALLOW = settings.SFU_CANDIDATE_DENY = []
+    assert candidate_policy() == CandidatePolicy()
 
 
 async def test_get_janus_is_none_without_an_sfu_and_one_client_per_loop(settings):
