@@ -234,8 +234,6 @@ def examine_candidate(init: Mapping[str, Any], *, policy: CandidatePolicy) -> bo
 
 # Janus refuses a mid over 16 characters (RFC 8843's MID header extension holds 16 bytes).
 _MID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,16}")
-_TOKEN_RE = re.compile(rf"{_TOKEN}{{1,64}}")
-_UINT_RE = re.compile(r"[0-9]{1,10}")
 _NOT_PRINTABLE = re.compile(r"[^\x20-\x7e\n\r]")
 _DIRECTIONS = frozenset({"sendrecv", "sendonly", "recvonly", "inactive"})
 # DTLS fingerprints: browsers send sha-256, the one Janus wants (it takes sha-1 too, with a
