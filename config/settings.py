@@ -522,6 +522,10 @@ SFU_CAPACITY_MAX = env_int("SFU_CAPACITY_MAX", 50)
 JANUS_REQUEST_TIMEOUT = env_int("JANUS_REQUEST_TIMEOUT", 10)
 JANUS_KEEPALIVE_INTERVAL = env_int("JANUS_KEEPALIVE_INTERVAL", 15)
 JANUS_RECLAIM_WINDOW = env_int("JANUS_RECLAIM_WINDOW", 25)
+# The server's watchdog of every SFU PeerConnection (rooms/sfu/seat.py): one not up
+# this many seconds after its answer is replaced (doubling on each failure, to 60 s).
+# The browser's own watchdog acts first (static/js/sfu.js); this is for when it cannot.
+SFU_SETUP_TIMEOUT = env_int("SFU_SETUP_TIMEOUT", 15)
 if JANUS_URL:
     if not JANUS_URL.startswith(("ws://", "wss://", "unix:/")):
         raise ImproperlyConfigured("JANUS_URL must be ws://host:port, wss://... or unix:/path")

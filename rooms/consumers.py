@@ -405,6 +405,8 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     # This socket's quality-report limits, made at its first report.
     quality_limit: limits.QualityLimit | None = None
+    # The browser's SFU watchdog requests (made on the first one).
+    resubscribes: limits.TokenBucket | None = None
 
     async def on_quality(self, msg: dict[str, Any], msg_id: str | None) -> None:
         """Keep the browser's call-quality report about one peer; no answer (extension)."""
@@ -489,6 +491,21 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         with contextlib.suppress(JanusError, TimeoutError):
             await seat.trickle(msg["role"], candidate)
 
+    async def on_sfu_resubscribe(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        seat = self.sfu_seat(msg_id)
+        if self.resubscribes is None:
+            self.resubscribes = limits.resubscribe_bucket()
+        if not self.resubscribes.take():
+            raise p.ClientError(p.RATE_LIMITED, "too many resubscriptions; wait a moment")
+        try:
+            await seat.resubscribe(ice_restart=msg["iceRestart"])
+        except (JanusError, TimeoutError) as err:
+            lifecycle.forget_availability()
+            logger.info("sfu: resubscription failed for %s: %s", self.membership.peer_id, err)
+            raise p.ClientError(
+                p.SFU_UNAVAILABLE, errors.SfuUnavailable.default_message, msg_id=msg_id
+            ) from None
+
     async def on_sfu_layer(self, msg: dict[str, Any], msg_id: str | None) -> None:
         if msg["peer"] not in self.membership.peers:
             raise p.ClientError(p.UNKNOWN_PEER, "no such peer in this room", msg_id=msg_id)
@@ -522,6 +539,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         p.SFU_CANDIDATE: on_sfu_candidate,
         p.SFU_LAYER: on_sfu_layer,
         p.HANDOVER: on_forward,
+        p.SFU_RESUBSCRIBE: on_sfu_resubscribe,
     }
 
     # --- Room membership --------------------------------------------------------------

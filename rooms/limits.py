@@ -61,6 +61,12 @@ def strike_bucket() -> TokenBucket:
     return TokenBucket(rate=1, capacity=settings.SIGNALING_RATE_STRIKES)
 
 
+def resubscribe_bucket() -> TokenBucket:
+    # A browser's SFU watchdog asks at most once per SFU_SETUP-ish wait; a few
+    # at once after a network change, never a stream (each costs a Janus handle).
+    return TokenBucket(rate=1 / 5, capacity=4)
+
+
 def chat_bucket() -> TokenBucket:
     return TokenBucket(rate=settings.CHAT_RATE, capacity=settings.CHAT_BURST)
 

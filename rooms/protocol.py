@@ -46,8 +46,12 @@ SFU_ANSWER = "sfu-answer"
 SFU_CANDIDATE = "sfu-candidate"
 # Which simulcast layer of one peer's video this browser wants (0 lowest).
 SFU_LAYER = "sfu-layer"
-# Peer to peer, during the handover: "I receive you through the SFU now".
+# Peer to peer, during the handover: "I receive you through the SFU now" (with
+# `closed`: "and I closed our direct connection").
 HANDOVER = "handover"
+# The browser's watchdog: its receiving PeerConnection does not come up (or
+# stopped): an ICE restart (`iceRestart`) or a fresh subscription.
+SFU_RESUBSCRIBE = "sfu-resubscribe"
 
 # --- Server -> client types ---------------------------------------------------
 JOINED = "joined"
@@ -360,7 +364,14 @@ def _sfu_layer(msg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _handover(msg: dict[str, Any]) -> dict[str, Any]:
-    return {"type": HANDOVER, "to": _str(msg, "to", max_len=PEER_ID_MAX)}
+    out = {"type": HANDOVER, "to": _str(msg, "to", max_len=PEER_ID_MAX)}
+    if _bool(msg, "closed"):
+        out["closed"] = True
+    return out
+
+
+def _sfu_resubscribe(msg: dict[str, Any]) -> dict[str, Any]:
+    return {"type": SFU_RESUBSCRIBE, "iceRestart": bool(_bool(msg, "iceRestart"))}
 
 
 def _media(msg: dict[str, Any]) -> dict[str, Any]:
@@ -479,13 +490,14 @@ VALIDATORS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     SFU_CANDIDATE: _sfu_candidate,
     SFU_LAYER: _sfu_layer,
     HANDOVER: _handover,
+    SFU_RESUBSCRIBE: _sfu_resubscribe,
 }
 
 # Types that need the connection to be in a room.
 IN_ROOM_TYPES = frozenset(
     {
         OFFER, ANSWER, CANDIDATE, MEDIA, CHAT, LEAVE, KICK, LOCK, UNLOCK, CLOSE, QUALITY,
-        SFU_OFFER, SFU_ANSWER, SFU_CANDIDATE, SFU_LAYER, HANDOVER,
+        SFU_OFFER, SFU_ANSWER, SFU_CANDIDATE, SFU_LAYER, HANDOVER, SFU_RESUBSCRIBE,
     }
 )  # fmt: skip
 

@@ -18,6 +18,25 @@ browser publishes again, which makes a new session (and re-creates the room
 if Janus lost it), or is refused with `sfu-unavailable` while Janus is down,
 and tries again a moment later. A dropped connection Janus reclaimed loses
 only events: the seat re-reads the room's publishers.
+
+Negotiating the subscription around Janus 1.1.2 (docs/sfu.md, "Why the
+handover stranded people"): Janus' own offer for a renegotiation clears the
+handle's "got the answer" flag, so every candidate the browser trickles from
+then on is queued "until the answer", and the answer to a renegotiation never
+drains that queue. A subscription renegotiated while its PeerConnection is
+still being set up therefore loses the browser's candidates: Janus never
+selects a pair, never starts DTLS, and the browser's PeerConnection stays
+`connecting` for good. So the seat (1) holds the browser's subscriber
+candidates while Janus waits for an answer and trickles them after `start`,
+and (2) renegotiates a subscription only once it is up (`webrtcup`),
+gathering the changes meanwhile into one update.
+
+Watchdog (the server's side of it; the browser runs its own, static/js/sfu.js):
+a subscription not up `SFU_SETUP_TIMEOUT` seconds after the browser's answer,
+or an offer the browser has not answered in that time, is replaced by a fresh
+one (a new handle, a new PeerConnection in the browser); a publisher not up
+in that time is told to publish again (`sfu-restart`, reason `stalled`). Each
+consecutive failure doubles the wait, up to `SETUP_BACKOFF_MAX`.
 """
 
 from __future__ import annotations
@@ -25,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -46,6 +66,20 @@ logger = logging.getLogger(__name__)
 
 Send = Callable[[wire.Message], Awaitable[None]]
 
+# Subscriber candidates held while Janus waits for an answer: a browser sends a
+# few per network interface and TURN server; what is past this is dropped.
+HELD_CANDIDATES_MAX = 64
+# The longest wait of the watchdog after consecutive failures (seconds).
+SETUP_BACKOFF_MAX = 60.0
+
+_FINGERPRINT_RE = re.compile(r"^a=fingerprint:(\S+ \S+)\s*$", re.MULTILINE)
+
+
+def fingerprint(sdp: str) -> str | None:
+    """The DTLS fingerprint of an SDP: a new one means a new PeerConnection in the browser."""
+    found = _FINGERPRINT_RE.search(sdp)
+    return found.group(1).lower() if found else None
+
 
 class SfuSeat:
     """A person in a Janus room: publishing, subscribed to the others, relayed to their browser."""
@@ -66,9 +100,21 @@ class SfuSeat:
         self.awaiting_answer = False
         # The next subscriber offer starts a new PeerConnection in the browser.
         self.fresh_subscription = True
+        # Janus said `webrtcup` for the current subscription / publisher PeerConnection.
+        self.subscriber_up = False
+        self.publisher_up = False
+        # The DTLS fingerprint of the browser's publishing PeerConnection.
+        self.publisher_fingerprint: str | None = None
+        # The browser's subscriber candidates while Janus waits for an answer (see above).
+        self.held_candidates: list[dict[str, Any] | None] = []
+        # Hangups of the publisher's PeerConnection that we asked for (republishing).
+        self.expected_hangups = 0
+        # Consecutive setups the watchdog had to give up on (its backoff).
+        self.setup_failures = {"publisher": 0, "subscriber": 0}
         self.lock = asyncio.Lock()
         self.pump: asyncio.Task[None] | None = None
         self.resync: asyncio.Task[None] | None = None
+        self.watchdogs: dict[str, asyncio.Task[None]] = {}
         self.closed = False
 
     # --- What the browser asks for ---------------------------------------------------
@@ -78,11 +124,23 @@ class SfuSeat:
         async with self.lock:
             await self._ensure_joined()
             offer = jsep(kind="offer", sdp=sdp)
+            new = fingerprint(sdp)
+            if self.published and new != self.publisher_fingerprint:
+                # A new PeerConnection in the browser (it published again): Janus
+                # cannot renegotiate DTLS on a live PeerConnection, so the old one
+                # goes first and this offer starts a new one on the same handle.
+                self.published = self.publisher_up = False
+                self.expected_hangups += 1
+                with contextlib.suppress(JanusError):
+                    await self.participant.unpublish()
             if self.published:
                 answer = await self.participant.configure(offer=offer)
             else:
                 answer = await self.participant.publish(offer=offer)
                 self.published = True
+                self.publisher_up = False
+                self.publisher_fingerprint = new
+                self._watch("publisher")
             return answer["sdp"]
 
     async def answer(self, sdp: str) -> None:
@@ -92,22 +150,54 @@ class SfuSeat:
                 return  # an answer to an offer of a session that is gone
             await self.participant.start(answer=jsep(kind="answer", sdp=sdp))
             self.awaiting_answer = False
-            await self._sync()
+            self._unwatch("answer")
+            held, self.held_candidates = self.held_candidates, []
+            for value in held:
+                with contextlib.suppress(PluginError):
+                    await self.participant.trickle(role="subscriber", candidate=_ice(value))
+            if self.subscriber_up:
+                self._unwatch("subscriber")
+                await self._sync()
+            else:
+                self._watch("subscriber")
 
     async def trickle(self, role: str, value: dict[str, Any] | None) -> None:
-        participant = self.participant
-        if participant is None or (role == "subscriber" and participant.subscriber is None):
+        if role == "publisher":
+            participant = self.participant
+            if participant is not None:
+                with contextlib.suppress(PluginError):
+                    await participant.trickle(role=role, candidate=_ice(value))
             return
-        if value is None:
-            ice = None
-        else:
-            ice = candidate(
-                candidate=value["candidate"],
-                sdp_mid=value.get("sdpMid"),
-                sdp_mline_index=value.get("sdpMLineIndex"),
-            )
-        with contextlib.suppress(PluginError):
-            await participant.trickle(role=role, candidate=ice)
+        # Under the lock: no renegotiation may start between the check and the trickle.
+        async with self.lock:
+            participant = self.participant
+            if participant is None or participant.subscriber is None:
+                return
+            if self.awaiting_answer:
+                if len(self.held_candidates) < HELD_CANDIDATES_MAX:
+                    self.held_candidates.append(value)
+                return
+            with contextlib.suppress(PluginError):
+                await participant.trickle(role=role, candidate=_ice(value))
+
+    async def resubscribe(self, *, ice_restart: bool) -> None:
+        """The browser's watchdog: restart ICE on the subscription, or replace it with a fresh one.
+
+        An ICE restart keeps the PeerConnection and its DTLS, so it only helps
+        a subscription that was up; anything else gets a fresh subscription.
+        """
+        async with self.lock:
+            participant = self.participant
+            if participant is None or participant.subscriber is None:
+                return  # none yet: the offer of the one under way is still to come
+            if ice_restart and self.subscriber_up and not self.awaiting_answer:
+                offer = await participant.restart_subscriber_ice()
+                self.awaiting_answer = True
+                self.subscriber_up = False
+                await self._offer(offer.jsep, offer.streams)
+                self._watch("answer")
+                return
+            await self._fresh_subscription("the browser asked for one")
 
     async def set_layer(self, peer_id: str, substream: int) -> None:
         """Receive `peer_id`'s video on simulcast layer `substream` (0 lowest)."""
@@ -128,10 +218,11 @@ class SfuSeat:
     async def close(self) -> None:
         """Leave Janus: leave the room, detach both handles, end the session. Idempotent."""
         self.closed = True
-        for task in (self.pump, self.resync):
+        for task in (self.pump, self.resync, *self.watchdogs.values()):
             if task is not None:
                 task.cancel()
         self.pump = self.resync = None
+        self.watchdogs = {}
         participant, self.participant = self.participant, None
         if participant is not None:
             await participant.leave()
@@ -168,9 +259,10 @@ class SfuSeat:
                 await session.destroy()
             raise JanusError(None, "left meanwhile")
         self.participant = participant
-        self.published = False
+        self.published = self.publisher_up = self.subscriber_up = False
         self.awaiting_answer = False
         self.fresh_subscription = True
+        self.held_candidates = []
         self.feeds = {}
         self._add_publishers(participant.publishers)
         self.pump = asyncio.ensure_future(self._pump(participant))
@@ -197,6 +289,8 @@ class SfuSeat:
         participant = self.participant
         if participant is None or self.awaiting_answer:
             return
+        if participant.subscriber is not None and not self.subscriber_up:
+            return  # not while it is being set up (see above): `webrtcup` syncs it
         current = self._subscribed_feeds()
         add = [feed for feed in self.feeds if feed not in current]
         remove = [feed for feed in current if feed not in self.feeds]
@@ -224,6 +318,7 @@ class SfuSeat:
         if offer is not None:
             await self._offer(offer.jsep, offer.streams)
         # else Janus postponed it ("updating"): the offer comes as an event.
+        self._watch("answer")
 
     async def _refresh_feeds(self) -> None:
         """Re-read the room's publishers from Janus (after lost events or a refused subscribe)."""
@@ -278,18 +373,23 @@ class SfuSeat:
                 await self._refresh_feeds()
                 await self._sync()
                 return
+            if event.type == "webrtcup":
+                await self._up(item.role, event.handle_id)
+                return
             if event.type == "hangup" and item.role == "subscriber":
+                if participant.subscriber is None or event.handle_id != participant.subscriber.id:
+                    return  # a subscription already replaced
                 # The subscriber PeerConnection died: a new subscription, a new one.
-                with contextlib.suppress(JanusError):
-                    await participant.subscriber.detach()
-                participant.subscriber = None
-                participant.subscribed = []
-                self.awaiting_answer = False
-                self.fresh_subscription = True
-                await self._sync()
+                await self._fresh_subscription(str(event.data.get("reason") or "hung up"))
                 return
             if event.type == "hangup" and item.role == "publisher":
-                self.published = False
+                if self.expected_hangups:
+                    self.expected_hangups -= 1
+                elif self.published:
+                    # Janus gave up on it (ICE, DTLS): unless the browser publishes
+                    # again by itself, the watchdog tells it to.
+                    self.published = self.publisher_up = False
+                    self._watch("publisher")
                 return
             if event.type != "event":
                 return
@@ -303,6 +403,7 @@ class SfuSeat:
                     participant.subscribed = list(data["streams"])
                 self.awaiting_answer = True
                 await self._offer(event.jsep, participant.subscribed)
+                self._watch("answer")
 
     async def _publisher_event(self, data: Any) -> None:
         if data.get("publishers"):
@@ -321,12 +422,108 @@ class SfuSeat:
             if participant is not self.participant:
                 return
             self.participant = None
-            self.published = False
+            self.published = self.publisher_up = self.subscriber_up = False
             self.awaiting_answer = False
+            self.held_candidates = []
             self.feeds = {}
+            for task in self.watchdogs.values():
+                task.cancel()
+            self.watchdogs = {}
         lifecycle.forget_availability()
         logger.warning(
             "sfu: room %s peer %s lost its Janus session: %s", self.room_id, self.peer_id, reason
         )
         if not self.closed:
             await self.send(wire.sfu_restart("lost"))
+
+    # --- The watchdog --------------------------------------------------------------------
+
+    async def _up(self, role: str, handle_id: int) -> None:
+        """Janus' `webrtcup` for one of our PeerConnections (call with the lock)."""
+        participant = self.participant
+        if role == "subscriber":
+            if participant.subscriber is None or handle_id != participant.subscriber.id:
+                return
+            self.subscriber_up = True
+            self.setup_failures["subscriber"] = 0
+            self._unwatch("subscriber")
+            await self._sync()  # what changed while it was being set up
+        else:
+            self.publisher_up = True
+            self.setup_failures["publisher"] = 0
+            self._unwatch("publisher")
+
+    async def _fresh_subscription(self, reason: str) -> None:
+        """Replace the subscription with a new one (a new PeerConnection); call with the lock."""
+        participant = self.participant
+        if participant is None:
+            return
+        logger.info(
+            "sfu: room %s peer %s: fresh subscription (%s)", self.room_id, self.peer_id, reason
+        )
+        old, participant.subscriber = participant.subscriber, None
+        participant.subscribed = []
+        self.awaiting_answer = self.subscriber_up = False
+        self.held_candidates = []
+        self.fresh_subscription = True
+        self._unwatch("subscriber")
+        self._unwatch("answer")
+        if old is not None:
+            with contextlib.suppress(JanusError):
+                await old.detach()
+        await self._sync()
+
+    def _watch(self, what: str) -> None:
+        """Give `what` (publisher, subscriber, answer) SFU_SETUP_TIMEOUT seconds to be done."""
+        self._unwatch(what)
+        if self.closed:
+            return
+        kind = "publisher" if what == "publisher" else "subscriber"
+        wait = min(settings.SFU_SETUP_TIMEOUT * 2 ** self.setup_failures[kind], SETUP_BACKOFF_MAX)
+        participant = self.participant
+        self.watchdogs[what] = asyncio.ensure_future(self._expire(what, wait, participant))
+
+    def _unwatch(self, what: str) -> None:
+        task = self.watchdogs.pop(what, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _expire(self, what: str, seconds: float, participant: Participant | None) -> None:
+        await asyncio.sleep(seconds)
+        async with self.lock:
+            if self.watchdogs.get(what) is not asyncio.current_task():
+                return
+            del self.watchdogs[what]
+            if self.closed or participant is not self.participant or participant is None:
+                return
+            try:
+                if what == "publisher":
+                    if self.publisher_up:
+                        return
+                    self.setup_failures["publisher"] += 1
+                    logger.info(
+                        "sfu: room %s peer %s: publisher not up after %.0f s",
+                        self.room_id, self.peer_id, seconds,
+                    )  # fmt: skip
+                    await self.send(wire.sfu_restart("stalled"))
+                    self._watch("publisher")
+                elif what == "answer":
+                    if self.awaiting_answer:
+                        self.setup_failures["subscriber"] += 1
+                        await self._fresh_subscription(f"no answer in {seconds:.0f} s")
+                elif not self.subscriber_up and participant.subscriber is not None:
+                    self.setup_failures["subscriber"] += 1
+                    await self._fresh_subscription(f"not up {seconds:.0f} s after the answer")
+            except JanusError as err:
+                logger.info("sfu: room %s peer %s: watchdog: %s", self.room_id, self.peer_id, err)
+
+
+def _ice(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A browser's RTCIceCandidateInit as Janus takes it (None: end of candidates)."""
+    if value is None:
+        return None
+    return candidate(
+        candidate=value["candidate"],
+        sdp_mid=value.get("sdpMid"),
+        sdp_mline_index=value.get("sdpMLineIndex"),
+    )

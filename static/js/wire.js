@@ -23,6 +23,7 @@ export const CLIENT_TYPES = Object.freeze({
   SFU_CANDIDATE: "sfu-candidate",
   SFU_LAYER: "sfu-layer",
   HANDOVER: "handover",
+  SFU_RESUBSCRIBE: "sfu-resubscribe",
 });
 export const SERVER_TYPES = Object.freeze({
   JOINED: "joined",
