@@ -35,6 +35,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from accounts import ice
+from accounts.middleware import user_for_session
 from infra.db import db_call
 from rooms import errors, events, limits, observe, quality, services, wire
 from rooms import protocol as p
@@ -154,6 +155,12 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         self.worker = get_worker()
         self.worker.add(self)
         await self.worker.ready()
+        # The handshake read the session before this socket could hear a revocation:
+        # one committed in between (sign out everywhere, a new password, a
+        # demotion) is seen now, as every later one will be by the worker.
+        now = await db_call(user_for_session)(self.scope.get("session_key"))
+        if (now.pk, now.is_staff, now.is_superuser) != (user.pk, user.is_staff, user.is_superuser):
+            await self.close(code=p.CLOSE_UNAUTHENTICATED)
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.closing:
