@@ -25,6 +25,7 @@ from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 from django.http import parse_cookie
 
+from accounts.sessions import session_is_current
 from infra.db import db_call
 
 
@@ -34,7 +35,11 @@ def user_for_session(session_key: str | None) -> Any:
         return AnonymousUser()
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     # Django's get_user() reads only the request's `session`.
-    return get_user(SimpleNamespace(session=store))
+    user = get_user(SimpleNamespace(session=store))
+    if user.is_authenticated and not session_is_current(session=store, user_id=user.pk):
+        # Signed out everywhere since: the cache may still hold it (accounts/sessions.py).
+        return AnonymousUser()
+    return user
 
 
 def session_key(scope: dict[str, Any]) -> str | None:

@@ -29,3 +29,29 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SessionEpoch(models.Model):
+    """Which generation of a user's login sessions is valid; one more ends every older one.
+
+    Each session is stamped with the generation at login and checked against
+    this row on every request and at every signaling socket's handshake
+    (accounts/sessions.py), so a session cannot outlive "sign out everywhere"
+    however its copy in the cache came back. No row: generation 0.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="session_epoch",
+    )
+    value = models.PositiveBigIntegerField(_("generation"), default=0)
+
+    class Meta:
+        verbose_name = _("session generation")
+        verbose_name_plural = _("session generations")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.value}"

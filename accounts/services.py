@@ -11,6 +11,7 @@ from django.contrib.sessions.models import Session
 from django.db import transaction
 
 from accounts.models import UserSession
+from accounts.sessions import epoch_advance
 from accounts.signals import REMOVED, send_sessions_revoked
 
 
@@ -18,6 +19,9 @@ def user_sign_out_everywhere(*, user: AbstractBaseUser) -> int:
     """End every login session of `user` and every call they are in; return the sessions ended."""
     store = import_module(settings.SESSION_ENGINE).SessionStore
     with transaction.atomic():
+        # What makes it stick: a copy of a session cached again by a request
+        # racing this transaction is of an older generation (accounts/sessions.py).
+        epoch_advance(user_id=user.pk)
         keys = list(UserSession.objects.filter(user=user).values_list("session_key", flat=True))
         for key in keys:
             store(key).delete()

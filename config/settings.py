@@ -99,6 +99,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A session that "sign out everywhere" ended is anonymous, even from the cache.
+    "accounts.sessions.SessionEpochMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so it sees the outcome of every login attempt.
@@ -278,7 +280,13 @@ SIGNALING_URL = env_str("SIGNALING_URL", f"wss://{DOMAIN}/ws/signaling/" if DOMA
 STUN_URLS = env_list("STUN_URLS")
 TURN_URLS = env_list("TURN_URLS")
 TURN_SECRET = env_str("TURN_SECRET")
-TURN_TTL = env_int("TURN_TTL", 3600)
+# Seconds a TURN credential allocates for. Only sockets seated in a room get
+# one, renewed half-way through its life while the seat lasts, so a signed-out
+# or blocked account's last one stops allocating this long after it was issued
+# at the latest. coturn's max-allocate-lifetime is no longer (deploy/turnserver.conf).
+TURN_TTL = env_int("TURN_TTL", 300)
+if TURN_TTL < 10:
+    raise ImproperlyConfigured("TURN_TTL must be at least 10 (seconds)")
 # "relay" forces every call through TURN (for networks that must hide peers' addresses).
 ICE_TRANSPORT_POLICY = env_str("ICE_TRANSPORT_POLICY", "all")
 if ICE_TRANSPORT_POLICY not in {"all", "relay"}:

@@ -21,6 +21,7 @@ client may `join` with its `resumeToken` and carry on as the same peer.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -33,6 +34,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
+from accounts import ice
+from accounts.middleware import user_for_session
 from infra.db import db_call
 from rooms import errors, events, limits, observe, quality, services, wire
 from rooms import protocol as p
@@ -52,6 +55,8 @@ logger = logging.getLogger(__name__)
 MAX_INVALID_FRAMES = 20
 # Close codes that mean the client meant to go (tab closed, page left): no grace.
 CLEAN_CLOSE_CODES = frozenset({1000, 1001})
+# `ice-servers` messages on their way (Membership.ice_renewal).
+_renewals: set[asyncio.Task] = set()
 
 
 async def _tolerated(step: Awaitable[object], what: str) -> None:
@@ -117,6 +122,8 @@ class Membership:
     media: str
     peers: dict[str, str] = field(default_factory=dict)
     sfu: SfuSeat | None = None
+    # When this seat's TURN credentials are renewed (`ice-servers`); cancelled as it ends.
+    ice_renewal: asyncio.TimerHandle | None = None
 
     @property
     def group(self) -> str:
@@ -164,6 +171,12 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         self.worker = get_worker()
         self.worker.add(self)
         await self.worker.ready()
+        # The handshake read the session before this socket could hear a revocation:
+        # one committed in between (sign out everywhere, a new password, a
+        # demotion) is seen now, as every later one will be by the worker.
+        now = await db_call(user_for_session)(self.scope.get("session_key"))
+        if (now.pk, now.is_staff, now.is_superuser) != (user.pk, user.is_staff, user.is_superuser):
+            await self.close(code=p.CLOSE_UNAUTHENTICATED)
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.closing:
@@ -657,6 +670,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
             peers={other.peer_id: other.channel_name for other in seat.present},
         )
         observe.seated(self, created=created, resumed=resumed)
+        ice_config = self.seat_ice(self.membership)
         await self.send_json(
             wire.joined(
                 room_object=wire.room(seat.room, participants=seat.participants),
@@ -667,6 +681,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 history=seat.history,
                 resumed=resumed,
                 re=msg_id,
+                ice_config=ice_config,
             )
         )
         if resumed and seat.room.media == p.MEDIA_SFU:
@@ -676,7 +691,28 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
     def forget_room(self) -> Membership | None:
         """Drop the membership; return what it was (its Janus seat is closed by the caller)."""
         was, self.membership = self.membership, None
+        if was is not None and was.ice_renewal is not None:
+            # No credentials for a socket that left its seat.
+            was.ice_renewal.cancel()
         return was
+
+    def seat_ice(self, membership: Membership) -> ice.IceConfig:
+        """TURN credentials for this seat, and their renewal half-way through their life."""
+        config = ice.seated_ice(user_id=self.user.pk, address=self.account.address, now=time.time())
+        if config.expires is not None:
+            membership.ice_renewal = asyncio.get_running_loop().call_later(
+                settings.TURN_TTL / 2, self.renew_ice, membership
+            )
+        return config
+
+    def renew_ice(self, membership: Membership) -> None:
+        if self.membership is membership and not self.closing:
+            task = asyncio.ensure_future(
+                self.send_json(wire.ice_servers(self.seat_ice(membership)))
+            )
+            # Held until sent: the loop keeps only weak references to tasks.
+            _renewals.add(task)
+            task.add_done_callback(_renewals.discard)
 
     async def detach(self) -> None:
         """The socket dropped: keep the peer for the grace period, for a resume."""

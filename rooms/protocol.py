@@ -65,6 +65,8 @@ ERROR = "error"
 PONG = "pong"
 # Extension: the server lost this browser's SFU session (Janus restarted): publish again.
 SFU_RESTART = "sfu-restart"
+# Extension: fresh ICE servers (TURN credentials) for a seated socket, before the last expire.
+ICE_SERVERS = "ice-servers"
 
 # --- Error codes ----------------------------------------------------------------
 BAD_MESSAGE = "bad-message"
@@ -582,7 +584,7 @@ def client_constants() -> dict[str, Any]:
     server_types = (
         JOINED, PEER_JOINED, PEER_LEFT, PEER_UPDATED, OFFER, ANSWER, CANDIDATE, CHAT,
         ROOM_UPDATED, ROOM_CLOSED, KICKED, ERROR, PONG,
-        SFU_OFFER, SFU_ANSWER, SFU_RESTART, HANDOVER,
+        SFU_OFFER, SFU_ANSWER, SFU_RESTART, HANDOVER, ICE_SERVERS,
     )  # fmt: skip
 
     def keyed(values: Any) -> dict[str, str]:

@@ -10,7 +10,6 @@ comes loaded, so a message never costs a hidden query.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 
-from accounts.ice import ice_servers
+from accounts.ice import IceConfig, session_ice
 from rooms import protocol as p
 from rooms.models import ChatMessage, Participant, Room
 
@@ -112,6 +111,7 @@ def joined(
     history: list[ChatMessage],
     resumed: bool | None,
     re: str | None,
+    ice_config: IceConfig,
 ) -> Message:
     out: Message = {
         "type": p.JOINED,
@@ -121,6 +121,8 @@ def joined(
         "created": created,
         "resumeToken": resume_token,
         "history": [chat(line) for line in history],
+        # Extension: the ICE servers for this call, TURN credentials included.
+        "ice": ice(ice_config),
     }
     if resumed is not None:
         out["resumed"] = resumed
@@ -131,6 +133,24 @@ def joined(
     if re is not None:
         out["re"] = re
     return out
+
+
+def ice(config: IceConfig) -> Message:
+    """ICE servers as an RTCConfiguration takes them, and when their TURN credential expires."""
+    return {
+        "iceServers": config.servers,
+        "iceTransportPolicy": config.transport_policy,
+        "expiresAt": (
+            timestamp(datetime.fromtimestamp(config.expires, tz=UTC))
+            if config.expires is not None
+            else None
+        ),
+    }
+
+
+def ice_servers(config: IceConfig) -> Message:
+    """Fresh TURN credentials for a seated socket, before the last ones expire (extension)."""
+    return {"type": p.ICE_SERVERS, **ice(config)}
 
 
 # --- Broadcasts and forwards ------------------------------------------------------------
@@ -221,12 +241,13 @@ def signaling_url(request: HttpRequest) -> str:
 
 
 def session_config(*, account: AbstractBaseUser, request: HttpRequest) -> Message:
-    """What a logged-in client needs to call: who it is, where to signal, its ICE servers."""
-    expires = int(time.time()) + settings.TURN_TTL
+    """What a logged-in client needs before a call: who it is, where to signal, STUN.
+
+    No TURN: credentials go to a socket seated in a room (`joined.ice`), so
+    `iceServers` holds the STUN servers only and `expiresAt` is null.
+    """
     return {
         "user": user(account),
         "signaling": {"url": signaling_url(request), "protocol": p.PROTOCOL_VERSION},
-        "iceServers": ice_servers(user_id=account.pk, expires=expires),
-        "iceTransportPolicy": settings.ICE_TRANSPORT_POLICY,
-        "expiresAt": timestamp(datetime.fromtimestamp(expires, tz=UTC)),
+        **ice(session_ice()),
     }

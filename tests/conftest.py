@@ -177,7 +177,11 @@ async def connect():
     peers: list[Peer] = []
 
     async def open_socket(
-        user=None, *, origin: str | None = "http://localhost", accept: bool = True
+        user=None,
+        *,
+        origin: str | None = "http://localhost",
+        accept: bool = True,
+        client: tuple[str, int] | None = None,
     ) -> Peer:
         headers = [(b"host", b"localhost")]
         if origin is not None:
@@ -186,6 +190,9 @@ async def connect():
             cookie = await database_sync_to_async(session_cookie)(user)
             headers.append((b"cookie", f"sessionid={cookie}".encode()))
         communicator = WebsocketCommunicator(application, "/ws/signaling/", headers=headers)
+        if client is not None:
+            # The client address daphne would put there (read when the socket is served).
+            communicator.scope["client"] = list(client)
         peer = Peer(communicator)
         peers.append(peer)
         connected, _ = await communicator.connect()

@@ -51,7 +51,6 @@ async function request(method, path, body) {
 }
 
 export const api = {
-  config: () => request('GET', '/api/config'),
   createRoom: ({ name, capacity, pin, media }) => request('POST', '/api/rooms', { name, capacity, pin, media }),
   getRoom: (number) => request('GET', `/api/rooms/${encodeURIComponent(number)}`),
   logout: () => request('POST', '/api/auth/logout'),

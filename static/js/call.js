@@ -206,6 +206,8 @@ export class Call extends EventTarget {
         this.emit('error', { code: message.code, text: errorText(message.code, message.message) });
       },
       [S.PONG]: () => {},
+      // Fresh TURN credentials while we hold a seat (the ones in `joined` expire).
+      [S.ICE_SERVERS]: (message) => this.emit('ice-servers', { config: message }),
     }, { onUnknown: (message) => this.log.debug('signaling: ignoring', message && message.type) });
 
     signaling.addEventListener('open', () => {
@@ -430,6 +432,8 @@ export class Call extends EventTarget {
   onJoined(message) {
     this.joinRequest = null;
     this.joins += 1;
+    // First: the links made below (and every ICE restart after a resume) relay with these.
+    if (message.ice) this.emit('ice-servers', { config: message.ice });
     const resumed = Boolean(this.peerId) && message.peerId === this.peerId;
     // A new peer id (a first join, or the resume was refused): we are the newcomer.
     if (!resumed) this.removeAllPeers();

@@ -4,9 +4,8 @@
 // gets the signaling socket, a factory for peer links and the PIN store; the
 // views (views/*.js) render from it and send it what the person asks for.
 
-import { api, pinStore, readJsonScript } from './api.js';
+import { pinStore, readJsonScript } from './api.js';
 import { Call, FINAL_CLOSE_CODES } from './call.js';
-import { CredentialRefresher } from './credentials.js';
 import { LocalMedia } from './media.js';
 import { PeerLink, rtcConfiguration } from './peer.js';
 import { SfuLink, SfuSession } from './sfu.js';
@@ -35,7 +34,6 @@ const call = new Call({
   createSfuLink: ({ peerId, session, send }) => new SfuLink({ peerId, session, send }),
   pins: pinStore,
 });
-const credentials = new CredentialRefresher({ config: sessionConfig, fetchConfig: api.config });
 
 // Views, in the order they hear each event (the page shows a screen before others fill it).
 mountPage({ call });
@@ -52,21 +50,16 @@ mountEnded({ call });
 media.addEventListener('change', ({ detail }) => call.setMedia(detail));
 media.addEventListener('trackchange', ({ detail }) => call.setTrack(detail.kind, media.outgoing(detail.kind)));
 
-// Fresh TURN credentials for every link, so a later ICE restart can still get a relay.
-credentials.addEventListener('config', ({ detail }) => {
+// The server hands TURN credentials to a seated socket only (in `joined`, then
+// renewed): the links made from now on use them, the live ones at their next
+// ICE restart.
+call.addEventListener('ice-servers', ({ detail }) => {
   rtcConfig = rtcConfiguration(detail.config);
   call.setIceServers(rtcConfig);
 });
-credentials.addEventListener('signed-out', () => {
-  toast('Your session has ended. Sign in again to keep calling after a network change.', { kind: 'error', ms: 10000 });
-});
 
 call.addEventListener('phase', ({ detail }) => {
-  if (detail.phase === 'in-call') credentials.start();
-  if (detail.phase === 'ended') {
-    credentials.stop();
-    media.stop();
-  }
+  if (detail.phase === 'ended') media.stop();
 });
 call.addEventListener('error', ({ detail }) => toast(detail.text, { kind: 'error' }));
 call.addEventListener('navigate', ({ detail }) => window.location.assign(detail.url));

@@ -43,6 +43,7 @@ export const SERVER_TYPES = Object.freeze({
   SFU_ANSWER: "sfu-answer",
   SFU_RESTART: "sfu-restart",
   HANDOVER: "handover",
+  ICE_SERVERS: "ice-servers",
 });
 export const ERROR_CODES = Object.freeze({
   ALREADY_IN_ROOM: "already-in-room",

@@ -1,15 +1,17 @@
-"""The session config's ICE part: STUN, TURN REST credentials checked as coturn does, signaling."""
+"""ICE for clients: STUN in the session config, TURN REST credentials (checked as coturn does)
+only for seated sockets (tests/rooms/test_turn.py hands them over the socket), signaling."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
-import time
-from datetime import UTC, datetime
 
 import pytest
 from django.test import Client
+
+from accounts.ice import IceConfig, seated_ice
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -39,6 +41,7 @@ def turn(settings):
     settings.TURN_URLS = list(TURN_URLS)
     settings.TURN_SECRET = SECRET
     settings.TURN_TTL = 3600
+    settings.ICE_TRANSPORT_POLICY = "all"
     return settings
 
 
@@ -58,98 +61,101 @@ def config(client: Client, **kwargs) -> dict:
     return response.json()
 
 
-def test_turn_credentials_verify_as_coturn_verifies_them(turn, logged_in, make_user):
-    """The TURN credential is base64(HMAC-SHA1(secret, username)), username "<expiry>:<user id>"."""
-    user = make_user("carol")
-    before = int(time.time())
-    body = config(logged_in(user))
-    after = int(time.time())
-    stun, relay = body["iceServers"]
+def test_turn_credentials_verify_as_coturn_verifies_them(turn):
+    """A seat's TURN credential is base64(HMAC-SHA1(secret, username)), username
+    "<expiry>:<client address>"; expired once TURN_TTL has passed."""
+    now = 1767603600.7
+    ice = seated_ice(user_id=7, address="203.0.113.7", now=now)
+    stun, relay = ice.servers
     assert stun == {"urls": STUN_URLS}
     assert set(relay) == {"urls", "username", "credential"}
     assert relay["urls"] == TURN_URLS
-    expiry, user_id = relay["username"].split(":")
-    assert user_id == str(user.pk)
-    assert before + 3600 <= int(expiry) <= after + 3600
+    assert relay["username"] == "1767607200:203.0.113.7"
+    assert ice.expires == 1767607200
+    assert ice.transport_policy == "all"
     assert coturn_accepts(
-        secret=SECRET, username=relay["username"], credential=relay["credential"], now=time.time()
+        secret=SECRET, username=relay["username"], credential=relay["credential"], now=now
     )
     assert not coturn_accepts(
-        secret="another-secret",
-        username=relay["username"],
-        credential=relay["credential"],
-        now=time.time(),
+        secret="another-secret", username=relay["username"], credential=relay["credential"], now=now
     )
-    # Expired once the TTL has passed, as coturn would judge it then.
     assert not coturn_accepts(
         secret=SECRET,
         username=relay["username"],
         credential=relay["credential"],
-        now=int(expiry) + 1,
-    )
-    assert SECRET not in str(body)
-
-
-def test_expiry_follows_turn_ttl_and_expires_at(turn, logged_in):
-    """The expiry is now + TURN_TTL and expiresAt is that instant in UTC ISO form."""
-    turn.TURN_TTL = 600
-    before = int(time.time())
-    body = config(logged_in())
-    after = int(time.time())
-    expiry = int(body["iceServers"][1]["username"].split(":")[0])
-    assert before + 600 <= expiry <= after + 600
-    assert body["expiresAt"] == datetime.fromtimestamp(expiry, tz=UTC).strftime(
-        "%Y-%m-%dT%H:%M:%SZ"
+        now=ice.expires + 1,
     )
 
 
-def test_config_gives_fresh_credentials_each_call(turn, logged_in):
-    """Each GET /api/config computes new credentials: a later expiry, a different credential."""
-    client = logged_in()
-    first = config(client)["iceServers"][1]
-    turn.TURN_TTL = 7200
-    second = config(client)["iceServers"][1]
-    assert int(second["username"].split(":")[0]) >= int(first["username"].split(":")[0]) + 3600
-    assert second["credential"] != first["credential"]
-    for entry in (first, second):
-        assert coturn_accepts(
-            secret=SECRET,
-            username=entry["username"],
-            credential=entry["credential"],
-            now=time.time(),
-        )
+@pytest.mark.parametrize(
+    ("address", "pool"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        # IPv6 by its /64, like every per-address limit: the rest of it is free to choose.
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        # No address known (a UNIX socket): the account's own pool.
+        (None, "user-7"),
+    ],
+)
+def test_the_quota_pool_is_the_client_address(turn, address, pool):
+    """coturn counts a username's part after the expiry: the address (IPv6: its /64)."""
+    (_stun, relay) = seated_ice(user_id=7, address=address, now=1767603600).servers
+    assert relay["username"] == f"1767607200:{pool}"
 
 
-def test_config_advances_with_time(turn, logged_in):
-    """Two calls a second apart carry different usernames (the expiry moves with the clock)."""
-    client = logged_in()
-    first = config(client)["iceServers"][1]["username"]
-    start = int(time.time())
-    while int(time.time()) == start:  # at most one second
-        time.sleep(0.05)
-    second = config(client)["iceServers"][1]["username"]
-    assert int(second.split(":")[0]) > int(first.split(":")[0])
+def test_turn_ttl_sets_the_expiry(turn):
+    """The expiry is now + TURN_TTL, whole seconds."""
+    turn.TURN_TTL = 300
+    assert seated_ice(user_id=1, address="198.51.100.1", now=1767603600.99).expires == 1767603900
 
 
-def test_turn_entry_absent_without_secret(settings, logged_in):
-    """With TURN_URLS but no TURN_SECRET the TURN entry is left out; STUN stays."""
+def test_no_turn_entry_without_secret(settings):
+    """With TURN_URLS but no TURN_SECRET there is no TURN entry (and nothing to renew)."""
     settings.STUN_URLS = list(STUN_URLS)
     settings.TURN_URLS = list(TURN_URLS)
     settings.TURN_SECRET = ""
-    assert config(logged_in())["iceServers"] == [{"urls": STUN_URLS}]
+    assert seated_ice(user_id=1, address="198.51.100.1", now=0) == IceConfig(
+        servers=[{"urls": STUN_URLS}], transport_policy="all", expires=None
+    )
 
 
-def test_turn_only_and_no_ice_servers(settings, logged_in):
-    """TURN without STUN gives one entry; with neither, iceServers is []."""
+def test_config_gives_no_turn_credentials(turn, logged_in):
+    """GET /api/config, to a signed-in account in no call: STUN only, no credential, no expiry."""
+    body = config(logged_in())
+    assert body["iceServers"] == [{"urls": STUN_URLS}]
+    assert body["expiresAt"] is None
+    assert "credential" not in str(body)
+
+
+def test_login_and_pages_give_no_turn_credentials(turn, make_user):
+    """The login answer and the lobby page carry no TURN credential either."""
+    make_user("alice")
+    client = Client()
+    login = client.post(
+        "/api/auth/login",
+        {"username": "alice", "password": PASSWORD},
+        content_type="application/json",
+    )
+    assert login.status_code == 200, login.content
+    assert login.json()["iceServers"] == [{"urls": STUN_URLS}]
+    lobby = client.get("/")
+    assert lobby.status_code == 200
+    assert TURN_URLS[0] not in lobby.content.decode()
+    assert "credential" not in lobby.content.decode()
+
+
+def test_turn_only_and_no_ice_servers(settings):
+    """TURN without STUN gives one entry; with neither, the servers are []."""
     settings.STUN_URLS = []
     settings.TURN_URLS = list(TURN_URLS)
     settings.TURN_SECRET = SECRET
-    client = logged_in()
-    servers = config(client)["iceServers"]
+    servers = seated_ice(user_id=1, address="198.51.100.1", now=0).servers
     assert [entry["urls"] for entry in servers] == [TURN_URLS]
     settings.TURN_URLS = []
     settings.TURN_SECRET = ""
-    assert config(client)["iceServers"] == []
+    assert seated_ice(user_id=1, address="198.51.100.1", now=0).servers == []
 
 
 def test_session_config_shape(turn, logged_in, make_user):

@@ -6,10 +6,14 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.contrib.sessions.backends.cached_db import SessionStore
 from django.contrib.sessions.models import Session
+from django.core.cache import cache
 from django.test import Client
 
 from accounts import services
+from accounts.middleware import user_for_session
 from accounts.models import UserSession
 from accounts.signals import sessions_revoked
 from tests.conftest import PASSWORD
@@ -114,3 +118,57 @@ def test_block_deactivates_and_signs_out(make_user, revoked):
         content_type="application/json",
     )
     assert refused.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda u: (setattr(u, "is_staff", False), u.save()),
+        lambda u: (setattr(u, "is_superuser", False), u.save(update_fields=["is_superuser"])),
+        lambda u: u.user_permissions.remove(Permission.objects.get(codename="change_user")),
+        lambda u: u.user_permissions.clear(),
+        lambda u: u.groups.remove(Group.objects.get(name="moderators")),
+        lambda u: Group.objects.get(name="moderators").permissions.clear(),
+        lambda u: Permission.objects.get(codename="view_room").group_set.clear(),
+    ],
+    ids=["staff", "superuser", "permission", "permissions", "group", "group-perms", "perm-groups"],
+)
+def test_staff_rights_taken_away_revoke_every_session(make_user, revoked, change):
+    """A staff user demoted, or losing a permission or a group (or a group its permission),
+    has every socket revoked: a socket holds its user's rights from its handshake."""
+    user = make_user(is_staff=True, is_superuser=True)
+    group = Group.objects.create(name="moderators")
+    group.permissions.add(Permission.objects.get(codename="view_room"))
+    user.groups.add(group)
+    user.user_permissions.add(Permission.objects.get(codename="change_user"))
+    assert revoked == []
+    change(user)
+    assert revoked == [(user.pk, None, "signed-out")]
+
+
+def test_rights_given_or_taken_from_non_staff_revoke_nothing(make_user, revoked):
+    """Making someone staff, or a group change for non-staff members, revokes nothing."""
+    user = make_user()
+    group = Group.objects.create(name="readers")
+    user.groups.add(group)
+    user.groups.remove(group)
+    user.is_staff = True
+    user.save()
+    assert revoked == []
+
+
+def test_a_session_of_an_older_generation_is_anonymous_and_gone(make_user):
+    """A session copy kept (or put back) in the cache after "sign out everywhere" is refused
+    over HTTP and at a socket's handshake, and deleted."""
+    user = make_user()
+    client = logged_in(user)
+    key = client.session.session_key
+    stale = dict(SessionStore(key).load())
+    services.user_sign_out_everywhere(user=user)
+    # What a request racing the sign-out did: the row it read, cached again.
+    cache.set(SessionStore(key).cache_key, stale)
+    assert user_for_session(key).is_authenticated is False
+    assert client.get("/api/config").status_code == 401
+    assert cache.get(SessionStore(key).cache_key) is None
+    # A new login is of the new generation.
+    assert logged_in(user).get("/api/config").status_code == 200

@@ -37,6 +37,23 @@ def free_tcp_udp_port() -> int:
     raise RuntimeError("no port free for both TCP and UDP")
 
 
+def free_udp_range(size: int) -> int:
+    """The first of `size` consecutive UDP ports free on 127.0.0.1 now (coturn's relay range)."""
+    for _ in range(50):
+        start = free_port(socket.SOCK_DGRAM)
+        if start + size > 65535:
+            continue
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(start, start + size):
+                    sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return start
+    raise RuntimeError(f"no {size} consecutive UDP ports free")
+
+
 def require(*binaries: str) -> None:
     """Fail unless every binary is installed: not optional here (.ci/run installs them)."""
     missing = [name for name in binaries if shutil.which(name) is None]

@@ -310,8 +310,9 @@ def test_collectstatic_build_step(tmp_path):
         "no-software-attribute",
         "response-origin-only-with-rfc5780",
         "no-tcp-relay",
-        "user-quota=36",
+        "user-quota=300",
         "total-quota=1000",
+        "max-allocate-lifetime=300",
         "max-bps=625000",
         "min-port=49152",
         "max-port=50151",
@@ -335,6 +336,27 @@ def test_turnserver_conf_is_hardened(line):
     lines = (REPO / "deploy" / "turnserver.conf").read_text().splitlines()
     assert line in lines
     assert "allow-loopback-peers" not in lines
+
+
+def test_allocations_live_no_longer_than_a_credential(tmp_path):
+    """coturn's max-allocate-lifetime is no longer than TURN_TTL: the settings' default and
+    the one make-env writes (300 s each)."""
+    lines = (REPO / "deploy" / "turnserver.conf").read_text().splitlines()
+    (lifetime,) = [line.split("=", 1)[1] for line in lines if line.startswith("max-allocate-")]
+    default = subprocess.run(
+        [PYTHON, "-c", "from config import settings; print(settings.TURN_TTL)"],
+        cwd=REPO,
+        env={**clean_environ(), "DEBUG": "true"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    assert (lifetime, default, make_env(tmp_path / "env", "x.example.org")["TURN_TTL"]) == (
+        "300",
+        "300",
+        "300",
+    )
 
 
 def test_caddyfile_is_valid(tmp_path):

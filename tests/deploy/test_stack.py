@@ -279,7 +279,8 @@ def test_http_redirects_to_https(stack):
 
 
 def test_https_login_returns_production_session_config(stack):
-    """HTTPS login through Caddy: secure session cookie, HSTS, wss:// URL, TURN credentials."""
+    """HTTPS login through Caddy: secure session cookie, HSTS, wss:// URL, STUN (no TURN: that
+    comes to a seated socket)."""
     status, response, config = stack.https(
         "POST",
         "/api/auth/login",
@@ -288,8 +289,8 @@ def test_https_login_returns_production_session_config(stack):
     assert status == 200, config
     assert config["user"]["username"] == "admin"
     assert config["signaling"]["url"] == "wss://localhost/ws/signaling/"
-    turn = next(s for s in config["iceServers"] if "username" in s)
-    assert turn["urls"] == stack.env["TURN_URLS"].split(",")
+    assert config["iceServers"] == [{"urls": [stack.env["STUN_URLS"]]}]
+    assert config["expiresAt"] is None
     assert "max-age=31536000" in response.getheader("Strict-Transport-Security")
     cookie = SimpleCookie()
     for header in response.headers.get_all("Set-Cookie"):
@@ -389,10 +390,27 @@ async def test_wss_refuses_other_origins_through_the_proxy(stack):
         assert refused.value.response.status_code == 403, origin
 
 
-def test_turn_credential_from_login_allocates(stack):
-    """The TURN credential in the login answer allocates a relay on coturn (UDP and TLS)."""
-    config, _ = stack.login("bob", BOB_PASSWORD)
-    turn = next(s for s in config["iceServers"] if "username" in s)
+async def seated_turn_entry(stack: Stack) -> dict:
+    """Bob's TURN entry, as a socket seated in a room gets it (over wss:// through Caddy)."""
+    _, sid = stack.login("bob", BOB_PASSWORD)
+    async with connect(
+        f"wss://localhost:{stack.https_port}/ws/signaling/",
+        ssl=stack.tls,
+        origin=f"https://localhost:{stack.https_port}",
+        additional_headers={"Cookie": f"sessionid={sid}"},
+    ) as ws:
+        await ws.send(json.dumps({"type": "create", "id": "c1"}))
+        joined = await receive_type(ws, "joined")
+        await ws.send(json.dumps({"type": "close"}))
+    return next(s for s in joined["ice"]["iceServers"] if "username" in s)
+
+
+async def test_turn_credential_of_a_seat_allocates(stack):
+    """The TURN credential a seated socket gets allocates a relay on coturn (UDP and TLS); its
+    quota pool is the client address Caddy passed on."""
+    turn = await seated_turn_entry(stack)
+    assert turn["urls"] == stack.env["TURN_URLS"].split(",")
+    assert turn["username"].split(":", 1)[1] == "127.0.0.1"
     with turnclient.TurnClient("127.0.0.1", stack.turn_port) as client:
         assert client.allocate(turn["username"], turn["credential"])[0] == "127.0.0.1"
         assert client.realm == "localhost"
@@ -409,12 +427,11 @@ def test_turn_credential_from_login_allocates(stack):
         client.release()
 
 
-def test_turn_rejects_forged_and_expired_credentials(stack):
+async def test_turn_rejects_forged_and_expired_credentials(stack):
     """A tampered password, or a correctly signed but expired one, gets 401."""
-    config, _ = stack.login("bob", BOB_PASSWORD)
-    turn = next(s for s in config["iceServers"] if "username" in s)
-    user_id = turn["username"].split(":")[1]
-    expired = f"{int(time.time()) - 60}:{user_id}"
+    turn = await seated_turn_entry(stack)
+    pool = turn["username"].split(":", 1)[1]
+    expired = f"{int(time.time()) - 60}:{pool}"
     cases = [
         (turn["username"], turn_password(secret="forged", username=turn["username"])),
         (expired, turn_password(secret=stack.env["TURN_SECRET"], username=expired)),

@@ -25,14 +25,22 @@ import pytest
 
 from accounts.ice import turn_credentials
 from tests.deploy import turnclient
-from tests.deploy.procs import REPO, clean_environ, free_tcp_udp_port, processes, require, wait_for
+from tests.deploy.procs import (
+    REPO,
+    clean_environ,
+    free_tcp_udp_port,
+    free_udp_range,
+    processes,
+    require,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
 
-def coturn_args(port: int, tls_port: int) -> list[str]:
+def coturn_args(port: int, tls_port: int, relay_ports: int = 21) -> list[str]:
     """Command-line overrides that keep every packet on 127.0.0.1."""
-    relay_min = free_tcp_udp_port()
+    relay_min = free_udp_range(relay_ports) if relay_ports > 21 else free_tcp_udp_port()
     return [
         "--listening-ip=127.0.0.1",
         "--listening-ip=127.0.0.2",
@@ -42,7 +50,7 @@ def coturn_args(port: int, tls_port: int) -> list[str]:
         f"--alt-listening-port={free_tcp_udp_port()}",
         f"--alt-tls-listening-port={free_tcp_udp_port()}",
         f"--min-port={relay_min}",
-        f"--max-port={relay_min + 20}",
+        f"--max-port={relay_min + relay_ports - 1}",
     ]
 
 
@@ -71,6 +79,7 @@ def start_coturn(
     config: Path = CONF,
     external_ip: str | None = None,
     allow_self_peer: bool = False,
+    relay_ports: int = 21,
 ):
     """Start coturn through deploy/coturn-entrypoint; return (process, port, tls_port, dir)."""
     require("turnserver")
@@ -89,7 +98,9 @@ def start_coturn(
         **({"TURN_ALLOW_SELF_PEER": "true"} if allow_self_peer else {}),
     )
     proc = start(
-        "coturn", [str(REPO / "deploy" / "coturn-entrypoint"), *coturn_args(port, tls_port)], env
+        "coturn",
+        [str(REPO / "deploy" / "coturn-entrypoint"), *coturn_args(port, tls_port, relay_ports)],
+        env,
     )
 
     def answers() -> bool:
@@ -122,7 +133,7 @@ def coturn(tmp_path_factory):
 
 def app_credentials(settings, secret: str, *, expires: int | None = None) -> dict[str, str]:
     settings.TURN_SECRET = secret
-    return turn_credentials(user_id=7, expires=expires or int(time.time()) + 600)
+    return turn_credentials(pool="127.0.0.1", expires=expires or int(time.time()) + 600)
 
 
 def test_app_credential_allocates_a_relay(coturn, settings):
@@ -134,6 +145,15 @@ def test_app_credential_allocates_a_relay(coturn, settings):
         assert client.realm == "localhost"
         assert relay_ip == "127.0.0.1"
         assert relay_port > 0
+        client.release()
+
+
+def test_allocations_are_granted_no_longer_than_a_credential_lives(coturn, settings):
+    """An allocation asking for an hour is granted max-allocate-lifetime: 300 s, TURN_TTL."""
+    cred = app_credentials(settings, coturn.secret)
+    with turnclient.TurnClient("127.0.0.1", coturn.port) as client:
+        client.allocate(cred["username"], cred["credential"], lifetime=3600)
+        assert client.lifetime == 300
         client.release()
 
 

@@ -151,12 +151,16 @@ class TurnClient:
         *,
         stream: socket.socket | None = None,
         timeout: float = 3.0,
+        source: str | None = None,
     ) -> None:
         if stream is None:
             ip = ipaddress.ip_address(host)
-            if not ip.is_loopback:
+            if not ip.is_loopback or (source and not ipaddress.ip_address(source).is_loopback):
                 raise ValueError("tests talk to loopback only")
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            if source:
+                # Another client address on loopback (127.0.0.0/8 is all this host's).
+                self.sock.bind((source, 0))
             self.sock.connect((host, port))
             self.udp = True
         else:
@@ -167,6 +171,8 @@ class TurnClient:
         self.password: str | None = None
         self.realm: str | None = None
         self.nonce: bytes | None = None
+        # Seconds the server granted the allocation (its LIFETIME answer).
+        self.lifetime: int | None = None
 
     def close(self) -> None:
         self.sock.close()
@@ -254,6 +260,8 @@ class TurnClient:
             raise TurnError(*(answer.error or (0, "no error code")))
         value = answer.get(XOR_RELAYED_ADDRESS)
         assert value is not None, "success without XOR-RELAYED-ADDRESS"
+        granted = answer.get(LIFETIME)
+        self.lifetime = struct.unpack("!I", granted)[0] if granted else None
         return parse_xor_address(value)
 
     def create_permission(self, peer_ip: str) -> None:

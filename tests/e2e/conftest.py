@@ -73,9 +73,9 @@ LOG_DIR = Path(os.environ.get("E2E_LOG_DIR", tempfile.gettempdir())) / f"e2e-{os
 # The tests' own window into each page (window.__e2e): injected into every
 # context before the page's scripts run; the product serves no test hooks.
 INSTRUMENT = Path(__file__).with_name("instrument.js")
-# TURN credentials on the relay-only worker last a minute, so the client's
-# scheduled refresh (15 s at the earliest) happens within a test.
-RELAY_TURN_TTL = 60
+# TURN credentials on the relay-only worker last 40 s, so the server's renewal
+# over the socket (`ice-servers`, half-way: 20 s after the join) comes within a test.
+RELAY_TURN_TTL = 40
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

@@ -121,10 +121,9 @@ def test_relay_only_call_through_coturn(people, stack: Stack):
     expect(alice.page.get_by_test_id("stats")).to_contain_text("path relay")
     expect(alice.page.get_by_test_id("stats")).to_contain_text(" ms")
 
-    # Fresh TURN credentials from /api/config reach the live connection before
-    # the old ones expire (this worker's last a minute, so the client's
-    # refresh comes 15 s into the call), and an ICE restart allocates its
-    # relay with them.
+    # Fresh TURN credentials from the server (`ice-servers`) reach the live
+    # connection before the old ones expire (this worker's last 40 s, so they
+    # come 20 s after the join), and an ICE restart allocates its relay with them.
     (old,) = bob.page.evaluate("window.__e2e.iceUsernames()")[0]
 
     def refreshed() -> str | None:

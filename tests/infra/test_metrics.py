@@ -101,8 +101,9 @@ def test_turn_credentials_are_counted(settings):
     settings.TURN_URLS = ["turn:turn.example.org:3478"]
     settings.TURN_SECRET = "s" * 32
     before = value("videorooms_turn_credentials_issued_total")
-    ice.ice_servers(user_id=1, expires=2_000_000_000)
-    ice.ice_servers(user_id=2, expires=2_000_000_000)
+    ice.seated_ice(user_id=1, address="198.51.100.1", now=1_800_000_000)
+    ice.seated_ice(user_id=2, address="198.51.100.1", now=1_800_000_000)
+    ice.session_ice()  # STUN only: no credential
     assert value("videorooms_turn_credentials_issued_total") - before == 2
 
 

@@ -110,10 +110,11 @@ def test_a_refused_join_stops_at_the_locking_read(make_room, alice, bob):
     assert statements(captured) == [lock("SELECT rooms_room")]
 
 
-def test_the_handshake_reads_only_the_user(alice):
-    """The socket's login reads the session from the cache and the user from the database."""
+def test_the_handshake_reads_only_the_user_and_its_session_generation(alice):
+    """The socket's login reads the session from the cache, the user and the generation of
+    their sessions (accounts/sessions.py) from the database."""
     key = session_cookie(alice)
     with CaptureQueriesContext(connection) as captured:
         user = user_for_session(key)
     assert user == alice
-    assert statements(captured) == ["SELECT auth_user"]
+    assert statements(captured) == ["SELECT auth_user", "SELECT accounts_sessionepoch"]

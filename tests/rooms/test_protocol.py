@@ -96,9 +96,12 @@ async def test_create_answers_joined_with_created_and_the_room(connect, alice):
         "resumeToken",
         "history",
         "re",
+        "ice",
     }
     assert answer["type"] == "joined"
     assert answer["re"] == "c1"
+    # No STUN or TURN configured here (tests/rooms/test_turn.py hands them out).
+    assert answer["ice"] == {"iceServers": [], "iceTransportPolicy": "all", "expiresAt": None}
     assert answer["created"] is True
     assert answer["peers"] == []
     assert answer["room"] == {

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from django.test import RequestFactory
 
+from accounts.ice import IceConfig
 from rooms import wire
 from rooms.models import ChatMessage, Participant, Room
 
@@ -91,6 +92,11 @@ def test_joined_with_and_without_resume(room, seat):
         "created": False,
         "resumeToken": "t",
         "history": [],
+        "ice": {
+            "iceServers": [{"urls": ["stun:s:3478"]}],
+            "iceTransportPolicy": "all",
+            "expiresAt": None,
+        },
     }
     common = {
         "room_object": {"x": 1},
@@ -99,6 +105,9 @@ def test_joined_with_and_without_resume(room, seat):
         "created": False,
         "resume_token": "t",
         "history": [],
+        "ice_config": IceConfig(
+            servers=[{"urls": ["stun:s:3478"]}], transport_policy="all", expires=None
+        ),
     }
     assert wire.joined(**common, resumed=None, re=None) == base
     assert wire.joined(**common, resumed=False, re="j1") == {**base, "resumed": False, "re": "j1"}
@@ -147,4 +156,17 @@ def test_session_config_from_the_request(settings, alice):
     assert config["signaling"] == {"url": "wss://rooms.example.org/ws/signaling/", "protocol": 1}
     assert config["iceServers"] == [{"urls": ["stun:s:3478"]}]
     assert config["iceTransportPolicy"] == "all"
-    assert config["expiresAt"].endswith("Z")
+    # TURN comes over the socket, to a seated one: nothing here expires.
+    assert config["expiresAt"] is None
+
+
+def test_ice_servers_message():
+    """`ice-servers` carries the RTCConfiguration part and the credential's expiry, exactly."""
+    turn = {"urls": ["turn:t:3478"], "username": "1767603900:203.0.113.7", "credential": "c"}
+    config = IceConfig(servers=[turn], transport_policy="relay", expires=1767603900)
+    assert wire.ice_servers(config) == {
+        "type": "ice-servers",
+        "iceServers": [turn],
+        "iceTransportPolicy": "relay",
+        "expiresAt": "2026-01-05T09:05:00Z",
+    }
