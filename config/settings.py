@@ -286,6 +286,12 @@ if TURN_URLS and not TURN_SECRET:
     raise ImproperlyConfigured("TURN_URLS is set but TURN_SECRET is not")
 
 SIGNALING_MAX_MESSAGE_BYTES = env_int("SIGNALING_MAX_MESSAGE_BYTES", 64 * 1024)
+# Bytes the worker may hold for one socket that the client has not read yet
+# (transport/server.py); past it the socket is closed with 4408. A tab that
+# reads, even over a slow link, never has more than a joined message's worth.
+SOCKET_SEND_BUFFER_MAX = env_int("SOCKET_SEND_BUFFER_MAX", 2 * 1024 * 1024)
+if SOCKET_SEND_BUFFER_MAX < 2 * SIGNALING_MAX_MESSAGE_BYTES:
+    raise ImproperlyConfigured("SOCKET_SEND_BUFFER_MAX must be at least twice the frame size")
 # Presence (rooms/presence.py): a peer nobody renews for PRESENCE_TTL seconds
 # is gone; its worker renews it every PRESENCE_RENEW_INTERVAL; every worker
 # sweeps for expired peers every PRESENCE_SWEEP_INTERVAL.
