@@ -27,7 +27,9 @@ export const FINAL_CLOSE_CODES = new Set([
 ]);
 
 // Close codes that ask to come back: reconnect with backoff and resume.
-export const RECONNECT_CLOSE_CODES = new Set([CLOSE_CODES.RECONNECT]);
+// 4408: this tab stopped reading for a while (a frozen tab, a stalled network);
+// the server dropped what it could not take, and the peer waits for a resume.
+export const RECONNECT_CLOSE_CODES = new Set([CLOSE_CODES.RECONNECT, CLOSE_CODES.NOT_READING]);
 
 // How a call can end, and what the person is told.
 export const ENDINGS = Object.freeze({

@@ -35,6 +35,7 @@ export function errorText(code, fallback = '') {
 // What a person reads when the server closes the socket with a code.
 export const CLOSE_TEXT = Object.freeze({
   [CLOSE_CODES.RECONNECT]: 'The server is restarting. Reconnecting…',
+  [CLOSE_CODES.NOT_READING]: 'The connection fell behind. Reconnecting…',
   [CLOSE_CODES.ROOM_CLOSED]: 'The meeting has ended. Thanks for joining.',
   [CLOSE_CODES.KICKED]: 'The room owner removed you from this room.',
   [CLOSE_CODES.BAD_INPUT]: 'The app and the server stopped understanding each other. Reload the page.',
