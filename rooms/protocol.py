@@ -154,6 +154,9 @@ QUALITY_MS_MAX = 86_400_000
 QUALITY_RTT_MAX = 60_000
 # kbit/s, either way (10 Gbit/s).
 QUALITY_KBPS_MAX = 10_000_000
+# The remote peers one participant may report on (a full mesh's others): with a
+# live and a final row each, at most 22 rows per participant.
+QUALITY_PEERS_MAX = CAPACITY_MAX - 1
 # Packets, frames, restarts, failures: cumulative counters since the pair started.
 QUALITY_COUNTER_MAX = 2_147_483_647
 # RTCPeerConnection.connectionState.

@@ -102,6 +102,20 @@ def pong(re: str | None = None) -> Message:
     return {"type": p.PONG, "re": re} if re is not None else {"type": p.PONG}
 
 
+def quality_limits() -> Message:
+    """What the server takes of one socket's quality reports (extension), so the client keeps to it.
+
+    The settings of rooms.limits.QualityLimit and the per-participant bound of
+    rooms.quality.quality_record: a client reporting within them is never refused.
+    """
+    return {
+        "minInterval": settings.QUALITY_MIN_INTERVAL,
+        "rate": settings.QUALITY_RATE,
+        "burst": settings.QUALITY_BURST,
+        "peers": p.QUALITY_PEERS_MAX,
+    }
+
+
 def joined(
     *,
     room_object: Message,
@@ -121,6 +135,7 @@ def joined(
         "created": created,
         "resumeToken": resume_token,
         "history": [chat(line) for line in history],
+        "qualityLimits": quality_limits(),
     }
     if resumed is not None:
         out["resumed"] = resumed

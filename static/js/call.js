@@ -11,6 +11,7 @@
 import { CLIENT_TYPES as C, CLOSE_CODES, SERVER_TYPES as S } from './wire.js';
 import { closeText, createDispatcher, errorText, LEFT_REASON_TEXT } from './protocol.js';
 import { displayName } from './names.js';
+import { QualityBudget } from './quality.js';
 
 // Close codes after which reconnecting cannot help: the signaling client
 // stops, and the call ends (or, before joining, 4401 sends the person to sign in).
@@ -123,6 +124,7 @@ export class Call extends EventTarget {
     this.pin = '';
     this.joinRequest = null; // {id, resume}: the join the next `error` with this `re` answers
     this.reportIds = new Set(); // ids of the latest quality reports sent by the links
+    this.qualityBudget = null; // what the server takes of them (joined.qualityLimits)
     this.localMedia = { audio: false, video: false, screen: false };
     this.peers = new Map();
     this.chat = []; // every line shown, oldest first
@@ -286,6 +288,7 @@ export class Call extends EventTarget {
 
   /** What a link sends: signals, and its quality reports (whose refusals stay quiet). */
   sendFromLink(message) {
+    if (message.type === C.QUALITY && this.qualityBudget && !this.qualityBudget.take(message)) return null;
     const id = this.send(message);
     if (id && message.type === C.QUALITY) {
       this.reportIds.add(id);
@@ -435,6 +438,12 @@ export class Call extends EventTarget {
     const resumed = Boolean(this.peerId) && message.peerId === this.peerId;
     // A new peer id (a first join, or the resume was refused): we are the newcomer.
     if (!resumed) this.removeAllPeers();
+    // The server's limits on quality reports hold per seat: a resume keeps its count.
+    if (!resumed || !this.qualityBudget) {
+      this.qualityBudget = message.qualityLimits
+        ? new QualityBudget(message.qualityLimits, { now: () => (this.clock.performance || performance).now() })
+        : null;
+    }
     this.peerId = message.peerId;
     this.resumeToken = message.resumeToken || null;
     if (message.room) this.setRoom(message.room);

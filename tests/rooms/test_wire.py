@@ -91,6 +91,7 @@ def test_joined_with_and_without_resume(room, seat):
         "created": False,
         "resumeToken": "t",
         "history": [],
+        "qualityLimits": {"minInterval": 5, "rate": 2, "burst": 24, "peers": 11},
     }
     common = {
         "room_object": {"x": 1},
