@@ -311,11 +311,25 @@ SIGNALING_RATE = env_int("SIGNALING_RATE", 50)
 SIGNALING_BURST = env_int("SIGNALING_BURST", 200)
 SIGNALING_RATE_STRIKES = env_int("SIGNALING_RATE_STRIKES", 50)
 # Failed joins and room lookups (unknown number, wrong PIN) per window (seconds):
-# per user, and per client address so that new accounts do not multiply the
-# attempts. The address limit is higher: a classroom shares one NAT address.
+# per user a cap; per client address (a classroom shares one NAT address) a
+# rate: that many at once, then one per window/limit seconds, each failure
+# past it answered once its turn comes (waiting at most
+# JOIN_FAILURE_ADDRESS_MAX_WAIT seconds, else `rate-limited`). Joins that
+# succeed are never slowed.
 JOIN_FAILURE_LIMIT = env_int("JOIN_FAILURE_LIMIT", 20)
 JOIN_FAILURE_ADDRESS_LIMIT = env_int("JOIN_FAILURE_ADDRESS_LIMIT", 100)
 JOIN_FAILURE_WINDOW = env_int("JOIN_FAILURE_WINDOW", 600)
+JOIN_FAILURE_ADDRESS_MAX_WAIT = env_int("JOIN_FAILURE_ADDRESS_MAX_WAIT", 10)
+# Wrong PINs for one room (from anyone) before its PIN is locked for
+# PIN_LOCK_SECONDS: joins that need the PIN are refused `pin-locked` and the
+# owner is told (`pin-locked`).
+PIN_FAILURE_LIMIT = env_int("PIN_FAILURE_LIMIT", 10)
+PIN_LOCK_SECONDS = env_int("PIN_LOCK_SECONDS", 900)
+# What one account adds to the database over all its sockets and workers: joins
+# (create, join; not resumes) and chat lines per hour, that many at once, then
+# evenly spread.
+JOINS_PER_USER_PER_HOUR = env_int("JOINS_PER_USER_PER_HOUR", 60)
+CHAT_PER_USER_PER_HOUR = env_int("CHAT_PER_USER_PER_HOUR", 600)
 # Joins (create, join, resume) one account may have in flight at once on one
 # worker; more are refused at once, before any Redis or database work.
 JOINS_IN_FLIGHT_PER_USER = env_int("JOINS_IN_FLIGHT_PER_USER", 2)
@@ -340,6 +354,10 @@ for _name in (
     "JOIN_FAILURE_LIMIT",
     "JOIN_FAILURE_ADDRESS_LIMIT",
     "JOIN_FAILURE_WINDOW",
+    "PIN_FAILURE_LIMIT",
+    "PIN_LOCK_SECONDS",
+    "JOINS_PER_USER_PER_HOUR",
+    "CHAT_PER_USER_PER_HOUR",
     "SOCKETS_PER_USER",
     "JOINS_IN_FLIGHT_PER_USER",
     "CHAT_RATE",

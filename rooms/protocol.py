@@ -61,6 +61,8 @@ ERROR = "error"
 PONG = "pong"
 # Extension: the server lost this browser's SFU session (Janus restarted): publish again.
 SFU_RESTART = "sfu-restart"
+# Extension: to the room's owner (and staff) in it: too many wrong PINs, the PIN is locked.
+PIN_LOCKED = "pin-locked"
 
 # --- Error codes ----------------------------------------------------------------
 BAD_MESSAGE = "bad-message"
@@ -78,6 +80,8 @@ FORBIDDEN = "forbidden"
 SERVER_BUSY = "server-busy"
 # Extension: the room's media goes through the SFU, which cannot be reached now.
 SFU_UNAVAILABLE = "sfu-unavailable"
+# Extension: too many wrong PINs for this room lately; joins that need its PIN are paused.
+PIN_LOCKED_CODE = "pin-locked"
 
 ERROR_CODES = frozenset(
     {
@@ -95,6 +99,7 @@ ERROR_CODES = frozenset(
         FORBIDDEN,
         SERVER_BUSY,
         SFU_UNAVAILABLE,
+        PIN_LOCKED_CODE,
     }
 )
 
@@ -548,6 +553,7 @@ _REFUSALS: dict[type[errors.RoomsError], str] = {
     errors.InvalidRoom: BAD_MESSAGE,
     errors.NoFreeNumber: SERVER_BUSY,
     errors.SfuUnavailable: SFU_UNAVAILABLE,
+    errors.PinLocked: PIN_LOCKED_CODE,
 }
 
 
@@ -576,7 +582,7 @@ def client_constants() -> dict[str, Any]:
     server_types = (
         JOINED, PEER_JOINED, PEER_LEFT, PEER_UPDATED, OFFER, ANSWER, CANDIDATE, CHAT,
         ROOM_UPDATED, ROOM_CLOSED, KICKED, ERROR, PONG,
-        SFU_OFFER, SFU_ANSWER, SFU_RESTART, HANDOVER,
+        SFU_OFFER, SFU_ANSWER, SFU_RESTART, HANDOVER, PIN_LOCKED,
     )  # fmt: skip
 
     def keyed(values: Any) -> dict[str, str]:

@@ -102,6 +102,11 @@ def pong(re: str | None = None) -> Message:
     return {"type": p.PONG, "re": re} if re is not None else {"type": p.PONG}
 
 
+def pin_locked(*, until: datetime) -> Message:
+    """To the room's moderators: its PIN is locked until `until` (too many wrong ones)."""
+    return {"type": p.PIN_LOCKED, "until": timestamp(until)}
+
+
 def quality_limits() -> Message:
     """What the server takes of one socket's quality reports (extension), so the client keeps to it.
 

@@ -210,6 +210,11 @@ export class Call extends EventTarget {
         this.emit('error', { code: message.code, text: errorText(message.code, message.message) });
       },
       [S.PONG]: () => {},
+      // To the owner: someone was guessing the PIN; joining with it is paused until `until`.
+      [S.PIN_LOCKED]: ({ until }) => {
+        const at = new Date(until).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+        this.notice(`Too many wrong PINs were tried for this room: nobody can join with the PIN until ${at}.`);
+      },
     }, { onUnknown: (message) => this.log.debug('signaling: ignoring', message && message.type) });
 
     signaling.addEventListener('open', () => {

@@ -26,6 +26,7 @@ export const ERROR_TEXT = Object.freeze({
   [ERROR_CODES.FORBIDDEN]: 'Only the room owner can do that.',
   [ERROR_CODES.SERVER_BUSY]: 'The server is busy. Try again in a moment.',
   [ERROR_CODES.SFU_UNAVAILABLE]: 'This room\'s call goes through the media server, which cannot be reached right now. Try again in a moment.',
+  [ERROR_CODES.PIN_LOCKED]: 'Too many wrong PINs were tried for this room, so joining with its PIN is paused for a while. Its owner has been told.',
 });
 
 export function errorText(code, fallback = '') {

@@ -42,6 +42,7 @@ export const SERVER_TYPES = Object.freeze({
   SFU_ANSWER: "sfu-answer",
   SFU_RESTART: "sfu-restart",
   HANDOVER: "handover",
+  PIN_LOCKED: "pin-locked",
 });
 export const ERROR_CODES = Object.freeze({
   ALREADY_IN_ROOM: "already-in-room",
@@ -49,6 +50,7 @@ export const ERROR_CODES = Object.freeze({
   BAD_PIN: "bad-pin",
   FORBIDDEN: "forbidden",
   NOT_IN_ROOM: "not-in-room",
+  PIN_LOCKED: "pin-locked",
   RATE_LIMITED: "rate-limited",
   ROOM_CLOSED: "room-closed",
   ROOM_FULL: "room-full",

@@ -78,6 +78,11 @@ async def test_parallel_wrong_pins_evaluate_at_most_the_cap(make_stack, ws_conne
         CHAT_RATE="100",
         CHAT_BURST="100",
         JOINS_IN_FLIGHT_PER_USER=in_flight,
+        # The room's own PIN lock (10 wrong) would answer pin-locked first: lifted,
+        # to prove the account's cap (test_fair_limits.py has the room's).
+        PIN_FAILURE_LIMIT="1000",
+        CHAT_PER_USER_PER_HOUR="100000",
+        JOINS_PER_USER_PER_HOUR="1000",
     )
     w1, w2 = stack.workers
     (_, owner_key), (_, attacker_key), (_, guest_key) = stack.sessions(3)
