@@ -338,8 +338,8 @@ SOCKETS_PER_USER = env_int("SOCKETS_PER_USER", 10)
 # Rooms one account may create per hour, and hold open at once.
 ROOMS_CREATED_PER_HOUR = env_int("ROOMS_CREATED_PER_HOUR", 20)
 OPEN_ROOMS_PER_USER = env_int("OPEN_ROOMS_PER_USER", 10)
-# Accounts that may be created from one client address per hour (a classroom
-# of 30 signing up at 9:00 fits).
+# Accounts that may be created from one client address at once (a classroom of
+# 30 signing up at 9:00 fits); past them, one per 3600/this many seconds.
 SIGNUPS_PER_ADDRESS_PER_HOUR = env_int("SIGNUPS_PER_ADDRESS_PER_HOUR", 50)
 # Chat lines per socket: sustained per second, and the burst on top.
 CHAT_RATE = env_int("CHAT_RATE", 1)
