@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.conf import settings
 from django.contrib.auth import login, logout
 from django.contrib.auth.forms import UserCreationForm
@@ -12,7 +14,7 @@ from django.views import View
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.generic import CreateView
 
-from accounts.limits import signup_allowed
+from accounts.limits import signup_turn
 from api.base import error_response, is_api_path
 
 
@@ -29,15 +31,17 @@ class SignupView(CreateView):
     def form_valid(self, form: UserCreationForm) -> HttpResponse:
         # Counted only once the form is valid: a typo costs nothing, a script
         # making accounts from one address stops at the hour's cap.
-        if not signup_allowed(address=client_ip(self.request)):
+        turn = signup_turn(address=client_ip(self.request))
+        if not turn.allowed:
+            seconds = max(1, math.ceil(turn.wait))
+            when = f"{seconds} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
             form.add_error(
                 None,
-                "Too many accounts were created from your network in the last hour. "
-                "Try again later.",
+                f"Many accounts were created from your network just now. Try again in {when}.",
             )
             response = self.form_invalid(form)
             response.status_code = 429
-            response["Retry-After"] = "3600"
+            response["Retry-After"] = str(seconds)
             return response
         response = super().form_valid(form)
         login(self.request, self.object, backend="django.contrib.auth.backends.ModelBackend")

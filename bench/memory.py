@@ -48,8 +48,8 @@ def census(*_):
     with open(f"{out}-{count[0]}.done", "w"):
         pass
 signal.signal(signal.SIGUSR1, census)
-from transport.server import main
-main()
+from config.serve import serve
+serve()
 """
 
 OURS = ("rooms", "transport", "infra", "accounts", "config", "api")

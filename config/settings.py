@@ -295,6 +295,12 @@ if TURN_URLS and not TURN_SECRET:
     raise ImproperlyConfigured("TURN_URLS is set but TURN_SECRET is not")
 
 SIGNALING_MAX_MESSAGE_BYTES = env_int("SIGNALING_MAX_MESSAGE_BYTES", 64 * 1024)
+# Bytes the worker may hold for one socket that the client has not read yet
+# (transport/server.py); past it the socket is closed with 4408. A tab that
+# reads, even over a slow link, never has more than a joined message's worth.
+SOCKET_SEND_BUFFER_MAX = env_int("SOCKET_SEND_BUFFER_MAX", 2 * 1024 * 1024)
+if SOCKET_SEND_BUFFER_MAX < 2 * SIGNALING_MAX_MESSAGE_BYTES:
+    raise ImproperlyConfigured("SOCKET_SEND_BUFFER_MAX must be at least twice the frame size")
 # Presence (rooms/presence.py): a peer nobody renews for PRESENCE_TTL seconds
 # is gone; its worker renews it every PRESENCE_RENEW_INTERVAL; every worker
 # sweeps for expired peers every PRESENCE_SWEEP_INTERVAL.
@@ -314,11 +320,25 @@ SIGNALING_RATE = env_int("SIGNALING_RATE", 50)
 SIGNALING_BURST = env_int("SIGNALING_BURST", 200)
 SIGNALING_RATE_STRIKES = env_int("SIGNALING_RATE_STRIKES", 50)
 # Failed joins and room lookups (unknown number, wrong PIN) per window (seconds):
-# per user, and per client address so that new accounts do not multiply the
-# attempts. The address limit is higher: a classroom shares one NAT address.
+# per user a cap; per client address (a classroom shares one NAT address) a
+# rate: that many at once, then one per window/limit seconds, each failure
+# past it answered once its turn comes (waiting at most
+# JOIN_FAILURE_ADDRESS_MAX_WAIT seconds, else `rate-limited`). Joins that
+# succeed are never slowed.
 JOIN_FAILURE_LIMIT = env_int("JOIN_FAILURE_LIMIT", 20)
 JOIN_FAILURE_ADDRESS_LIMIT = env_int("JOIN_FAILURE_ADDRESS_LIMIT", 100)
 JOIN_FAILURE_WINDOW = env_int("JOIN_FAILURE_WINDOW", 600)
+JOIN_FAILURE_ADDRESS_MAX_WAIT = env_int("JOIN_FAILURE_ADDRESS_MAX_WAIT", 10)
+# Wrong PINs for one room (from anyone) before its PIN is locked for
+# PIN_LOCK_SECONDS: joins that need the PIN are refused `pin-locked` and the
+# owner is told (`pin-locked`).
+PIN_FAILURE_LIMIT = env_int("PIN_FAILURE_LIMIT", 10)
+PIN_LOCK_SECONDS = env_int("PIN_LOCK_SECONDS", 900)
+# What one account adds to the database over all its sockets and workers: joins
+# (create, join; not resumes) and chat lines per hour, that many at once, then
+# evenly spread.
+JOINS_PER_USER_PER_HOUR = env_int("JOINS_PER_USER_PER_HOUR", 60)
+CHAT_PER_USER_PER_HOUR = env_int("CHAT_PER_USER_PER_HOUR", 600)
 # Joins (create, join, resume) one account may have in flight at once on one
 # worker; more are refused at once, before any Redis or database work.
 JOINS_IN_FLIGHT_PER_USER = env_int("JOINS_IN_FLIGHT_PER_USER", 2)
@@ -327,8 +347,8 @@ SOCKETS_PER_USER = env_int("SOCKETS_PER_USER", 10)
 # Rooms one account may create per hour, and hold open at once.
 ROOMS_CREATED_PER_HOUR = env_int("ROOMS_CREATED_PER_HOUR", 20)
 OPEN_ROOMS_PER_USER = env_int("OPEN_ROOMS_PER_USER", 10)
-# Accounts that may be created from one client address per hour (a classroom
-# of 30 signing up at 9:00 fits).
+# Accounts that may be created from one client address at once (a classroom of
+# 30 signing up at 9:00 fits); past them, one per 3600/this many seconds.
 SIGNUPS_PER_ADDRESS_PER_HOUR = env_int("SIGNUPS_PER_ADDRESS_PER_HOUR", 50)
 # Chat lines per socket: sustained per second, and the burst on top.
 CHAT_RATE = env_int("CHAT_RATE", 1)
@@ -343,6 +363,10 @@ for _name in (
     "JOIN_FAILURE_LIMIT",
     "JOIN_FAILURE_ADDRESS_LIMIT",
     "JOIN_FAILURE_WINDOW",
+    "PIN_FAILURE_LIMIT",
+    "PIN_LOCK_SECONDS",
+    "JOINS_PER_USER_PER_HOUR",
+    "CHAT_PER_USER_PER_HOUR",
     "SOCKETS_PER_USER",
     "JOINS_IN_FLIGHT_PER_USER",
     "CHAT_RATE",

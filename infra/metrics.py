@@ -125,6 +125,7 @@ REFUSAL_REASONS = (
     "forbidden",
     "server_busy",
     "sfu_unavailable",
+    "pin_locked",
 )
 REFUSED = Counter(
     "videorooms_refused_frames",

@@ -27,12 +27,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
 
 from accounts import ice
 from accounts.middleware import user_for_session
@@ -314,6 +316,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
     async def on_create(self, msg: dict[str, Any], msg_id: str | None) -> None:
         self.ensure_not_in_room(msg_id)
         with self.join_slot(msg_id):
+            await self.count_join(msg_id)
             for number in services.room_numbers():
                 try:
                     seat = await self.subscribed_call(
@@ -336,6 +339,15 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
             # A room just created has nobody to tell: whoever joins it later
             # finds its owner in the database.
             await self.take_seat(seat, msg_id=msg_id, created=True, resumed=None)
+
+    async def count_join(self, msg_id: str | None) -> None:
+        """One more room joined or created by this account, over all its sockets: or refused."""
+        if not await limits.account_volume(user_id=self.user.pk, kind="join"):
+            raise p.ClientError(
+                p.RATE_LIMITED,
+                "Your account has joined too many rooms lately; wait a while.",
+                msg_id=msg_id,
+            )
 
     def join_slot(self, msg_id: str | None) -> contextlib.AbstractContextManager[None]:
         """One of the account's few join slots on this worker, or `rate-limited` at once.
@@ -383,6 +395,10 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
     async def on_chat(self, msg: dict[str, Any], msg_id: str | None) -> None:
         if not self.account.chat.take():
             raise p.ClientError(p.RATE_LIMITED, "You are sending chat too fast; slow down.")
+        if not await limits.account_volume(user_id=self.user.pk, kind="chat"):
+            raise p.ClientError(
+                p.RATE_LIMITED, "Your account has sent too much chat lately; slow down."
+            )
         membership = self.membership
         outbox = await db_call(services.chat_message_create)(
             room_id=membership.room_id, user=self.user, peer_id=membership.peer_id, text=msg["text"]
@@ -574,7 +590,8 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         # The failure is reserved before the room is looked at, so parallel
         # attempts (many sockets, many accounts behind one address) evaluate
         # at most the cap; an attempt that does not fail gives it back.
-        attempt = await limits.reserve_attempt(user_id=self.user.pk, address=self.account.address)
+        await self.count_join(msg_id)
+        attempt = await limits.reserve_attempt(user_id=self.user.pk)
         if attempt is None:
             raise p.ClientError(
                 p.RATE_LIMITED, "Too many failed attempts to join; wait a while.", msg_id=msg_id
@@ -589,13 +606,37 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 pin=pin,
                 sfu_available=await lifecycle.available(),
             )
-        except (errors.RoomNotFound, errors.WrongPin):
+        except (errors.RoomNotFound, errors.WrongPin) as err:
+            await self.failed_join(err, number=number, msg_id=msg_id)
             raise
         except BaseException:
             await limits.release_attempt(attempt)
             raise
         await self.take_seat(seat, msg_id=msg_id, created=False, resumed=resumed)
         await limits.release_attempt(attempt)
+
+    async def failed_join(self, err: errors.RoomsError, *, number: str, msg_id: str | None) -> None:
+        """A join failed (unknown number, wrong PIN): tell a locked PIN's owner; slow the address.
+
+        The answer waits for the address's turn (holding this account's join
+        slot), or is `rate-limited` when that is too far off (limits.address_failed).
+        """
+        if isinstance(err, errors.WrongPin) and err.locked:
+            until = timezone.now() + timedelta(seconds=settings.PIN_LOCK_SECONDS)
+            group = Room.group_name_for(number)
+            await events.publish(
+                (events.pin_locked(room_id=err.room_id, group=group, until=until),),
+                self.channel_layer,
+            )
+        turn = await limits.address_failed(address=self.account.address)
+        if not turn.allowed:
+            raise p.ClientError(
+                p.RATE_LIMITED,
+                "Too many failed attempts to join from your network; wait a moment.",
+                msg_id=msg_id,
+            )
+        if turn.wait:
+            await asyncio.sleep(turn.wait)
 
     async def subscribed_call(
         self, room_number: str, call: Callable[..., Any], /, **kwargs: Any
@@ -763,6 +804,11 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     async def room_broadcast(self, event: dict[str, Any]) -> None:
         if self.current(event):
+            await self.send(text_data=event["text"])
+
+    async def room_moderators(self, event: dict[str, Any]) -> None:
+        membership = self.current(event)
+        if membership is not None and membership.moderator:
             await self.send(text_data=event["text"])
 
     async def room_updated(self, event: dict[str, Any]) -> None:

@@ -36,8 +36,19 @@ class RoomLocked(RoomsError):
 
 
 class WrongPin(RoomsError):
-    def __init__(self, *, given: bool) -> None:
+    """`locked`: this wrong PIN was the one that locked the room's PIN (its owner must hear)."""
+
+    def __init__(self, *, given: bool, room_id: int | None = None, locked: bool = False) -> None:
         super().__init__("That PIN is not right." if given else "This room needs a PIN.")
+        self.room_id = room_id
+        self.locked = locked
+
+
+class PinLocked(RoomsError):
+    default_message = (
+        "Too many wrong PINs were tried for this room: joining with its PIN is paused for a"
+        " while. Its owner has been told."
+    )
 
 
 class NotAllowed(RoomsError):
@@ -51,7 +62,14 @@ class PeerNotFound(RoomsError):
 
 
 class CapReached(RoomsError):
-    """An account is at one of its caps (docs/reliability.md)."""
+    """An account or address is at one of its limits (docs/reliability.md).
+
+    `retry_after`: seconds until a new try may succeed, when known.
+    """
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class InvalidRoom(RoomsError):

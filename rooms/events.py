@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -38,6 +39,8 @@ BROADCAST = "room.broadcast"
 ROOM_UPDATED = "room.updated"
 ROOM_CLOSED = "room.closed"
 KICKED = "peer.kicked"
+# To the room's group, shown only by its moderators' sockets (owner, staff).
+MODERATORS = "room.moderators"
 MOVED = "peer.moved"
 REPLACED = "peer.replaced"
 EXPIRED = "peer.expired"
@@ -152,6 +155,18 @@ def room_closed(*, room_id: int, group: str, reason: str) -> Outgoing:
     return Outgoing(
         group=group,
         event={"type": ROOM_CLOSED, "room": room_id, "text": wire.encode(wire.room_closed(reason))},
+    )
+
+
+def pin_locked(*, room_id: int, group: str, until: datetime) -> Outgoing:
+    """The room's PIN was locked by wrong guesses: its owner (and staff) in it are told."""
+    return Outgoing(
+        group=group,
+        event={
+            "type": MODERATORS,
+            "room": room_id,
+            "text": wire.encode(wire.pin_locked(until=until)),
+        },
     )
 
 

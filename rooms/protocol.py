@@ -67,6 +67,8 @@ PONG = "pong"
 SFU_RESTART = "sfu-restart"
 # Extension: fresh ICE servers (TURN credentials) for a seated socket, before the last expire.
 ICE_SERVERS = "ice-servers"
+# Extension: to the room's owner (and staff) in it: too many wrong PINs, the PIN is locked.
+PIN_LOCKED = "pin-locked"
 
 # --- Error codes ----------------------------------------------------------------
 BAD_MESSAGE = "bad-message"
@@ -84,6 +86,8 @@ FORBIDDEN = "forbidden"
 SERVER_BUSY = "server-busy"
 # Extension: the room's media goes through the SFU, which cannot be reached now.
 SFU_UNAVAILABLE = "sfu-unavailable"
+# Extension: too many wrong PINs for this room lately; joins that need its PIN are paused.
+PIN_LOCKED_CODE = "pin-locked"
 
 ERROR_CODES = frozenset(
     {
@@ -101,6 +105,7 @@ ERROR_CODES = frozenset(
         FORBIDDEN,
         SERVER_BUSY,
         SFU_UNAVAILABLE,
+        PIN_LOCKED_CODE,
     }
 )
 
@@ -113,6 +118,9 @@ CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_RATE_LIMITED = 4429
 # Extension: another socket resumed this peer; do not reconnect.
 CLOSE_REPLACED = 4409
+# Extension: the socket stopped reading (SOCKET_SEND_BUFFER_MAX bytes waited for
+# it; sent by transport/server.py): reconnect and resume.
+CLOSE_NOT_READING = 4408
 # Standard "service restart": reconnect and resume (SIGTERM, Redis outage, expiry).
 CLOSE_RECONNECT = 1012
 
@@ -157,6 +165,9 @@ QUALITY_MS_MAX = 86_400_000
 QUALITY_RTT_MAX = 60_000
 # kbit/s, either way (10 Gbit/s).
 QUALITY_KBPS_MAX = 10_000_000
+# The remote peers one participant may report on (a full mesh's others): with a
+# live and a final row each, at most 22 rows per participant.
+QUALITY_PEERS_MAX = CAPACITY_MAX - 1
 # Packets, frames, restarts, failures: cumulative counters since the pair started.
 QUALITY_COUNTER_MAX = 2_147_483_647
 # RTCPeerConnection.connectionState.
@@ -556,6 +567,7 @@ _REFUSALS: dict[type[errors.RoomsError], str] = {
     errors.InvalidRoom: BAD_MESSAGE,
     errors.NoFreeNumber: SERVER_BUSY,
     errors.SfuUnavailable: SFU_UNAVAILABLE,
+    errors.PinLocked: PIN_LOCKED_CODE,
 }
 
 
@@ -584,7 +596,7 @@ def client_constants() -> dict[str, Any]:
     server_types = (
         JOINED, PEER_JOINED, PEER_LEFT, PEER_UPDATED, OFFER, ANSWER, CANDIDATE, CHAT,
         ROOM_UPDATED, ROOM_CLOSED, KICKED, ERROR, PONG,
-        SFU_OFFER, SFU_ANSWER, SFU_RESTART, HANDOVER, ICE_SERVERS,
+        SFU_OFFER, SFU_ANSWER, SFU_RESTART, HANDOVER, ICE_SERVERS, PIN_LOCKED,
     )  # fmt: skip
 
     def keyed(values: Any) -> dict[str, str]:

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from rooms import errors
+from rooms import errors, protocol
 from rooms.events import Outbox
 from rooms.models import CallQuality, Participant
 
@@ -96,29 +96,43 @@ def quality_record(
 ) -> Outbox:
     """Keep `peer_id`'s report about `remote_peer_id`: one upsert, nothing to publish.
 
-    The remote peer must be in the same room now, or have left it less than
-    `QUALITY_PEER_GRACE` seconds ago (the final report comes as, or just
-    after, the pair ends): else `PeerNotFound`. A reporter that is no longer
-    in the room (a race with a kick or the room closing) stores nothing.
+    The remote peer must have been in the room while the reporter was (a
+    report is about a pair that existed), and be there now or have left
+    less than `QUALITY_PEER_GRACE` seconds ago (the final report comes as, or
+    just after, the pair ends): else `PeerNotFound`. A participant reports
+    on at most `QUALITY_PEERS_MAX` (11) peers, so keeps at most 22 rows
+    (docs/protocol.md); a report about one more is `CapReached`. A reporter
+    that is no longer in the room (a race with a kick or the room closing)
+    stores nothing.
     """
     now = now or timezone.now()
     reporter = (
         Participant.objects.filter(peer_id=peer_id, room_id=room_id, left_at__isnull=True)
-        .values_list("pk", flat=True)
+        .values_list("pk", "joined_at")
         .first()
     )
     if reporter is None:
         return ()
-    recently = now - timedelta(seconds=settings.QUALITY_PEER_GRACE)
+    reporter, joined_at = reporter
+    since = max(joined_at, now - timedelta(seconds=settings.QUALITY_PEER_GRACE))
     remote = (
         Participant.objects.filter(room_id=room_id, peer_id=remote_peer_id)
-        .filter(Q(left_at__isnull=True) | Q(left_at__gte=recently))
+        .filter(Q(left_at__isnull=True) | Q(left_at__gte=since))
         .exclude(pk=reporter)
         .values_list("pk", flat=True)
         .first()
     )
     if remote is None:
         raise errors.PeerNotFound()
+    # One socket holds the reporter's seat and handles one frame at a time:
+    # nothing races between this count and the insert.
+    reported = set(
+        CallQuality.objects.filter(participant_id=reporter).values_list("remote_peer_id", flat=True)
+    )
+    if remote_peer_id not in reported and len(reported) >= protocol.QUALITY_PEERS_MAX:
+        raise errors.CapReached(
+            f"Reports about {protocol.QUALITY_PEERS_MAX} people are kept per call; no more."
+        )
     # INSERT ... ON CONFLICT DO UPDATE (PostgreSQL and SQLite alike): one
     # statement, no lock, and the row's first-report time is kept.
     CallQuality.objects.bulk_create(

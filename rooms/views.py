@@ -57,14 +57,14 @@ def room_page(request: HttpRequest, number: str) -> HttpResponse:
         room = limits.counted_lookup(
             user_id=request.user.pk, address=request.META.get("REMOTE_ADDR"), number=number
         )
-    except errors.CapReached:
+    except errors.CapReached as err:
         response = render(
             request,
             "rooms/too_many_attempts.html",
             {"message": "Too many rooms looked up that do not exist. Wait a few minutes."},
             status=429,
         )
-        response["Retry-After"] = RETRY_AFTER
+        response["Retry-After"] = str(err.retry_after) if err.retry_after else RETRY_AFTER
         return response
     if room is None:
         raise Http404("There is no room with that number.")

@@ -101,6 +101,25 @@ def pong(re: str | None = None) -> Message:
     return {"type": p.PONG, "re": re} if re is not None else {"type": p.PONG}
 
 
+def pin_locked(*, until: datetime) -> Message:
+    """To the room's moderators: its PIN is locked until `until` (too many wrong ones)."""
+    return {"type": p.PIN_LOCKED, "until": timestamp(until)}
+
+
+def quality_limits() -> Message:
+    """What the server takes of one socket's quality reports (extension), so the client keeps to it.
+
+    The settings of rooms.limits.QualityLimit and the per-participant bound of
+    rooms.quality.quality_record: a client reporting within them is never refused.
+    """
+    return {
+        "minInterval": settings.QUALITY_MIN_INTERVAL,
+        "rate": settings.QUALITY_RATE,
+        "burst": settings.QUALITY_BURST,
+        "peers": p.QUALITY_PEERS_MAX,
+    }
+
+
 def joined(
     *,
     room_object: Message,
@@ -123,6 +142,7 @@ def joined(
         "history": [chat(line) for line in history],
         # Extension: the ICE servers for this call, TURN credentials included.
         "ice": ice(ice_config),
+        "qualityLimits": quality_limits(),
     }
     if resumed is not None:
         out["resumed"] = resumed

@@ -15,6 +15,9 @@ below hold everywhere:
   (transport/inbox.py), into which the channel layer can deliver too.
 - Writes to a client socket go out at once when nothing is queued for it
   (`patch_twisted_writes`).
+- A socket that stops reading is closed (`not_reading_close`, 4408) once
+  SOCKET_SEND_BUFFER_MAX bytes wait for it, instead of growing the worker's
+  memory by whatever the others send it (`patch_daphne`).
 - `--proxy-headers` when BEHIND_PROXY is set: the client address comes from
   the proxy's X-Forwarded-For (only the proxy can reach the workers).
 - The worker warms up (config/warmup.py) as soon as the loop runs, and
@@ -28,6 +31,7 @@ is patched (transport/versions.py).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from functools import partial
@@ -36,11 +40,15 @@ from typing import Any
 from transport.inbox import Inbox
 from transport.switches import switched_off
 
+logger = logging.getLogger(__name__)
+
 # The releases these patches were written and measured against (same series accepted).
 VERSIONS = {
     "daphne": "4.2.3",  # Server.create_application, WebSocketProtocol.serverSend/serverClose
-    "autobahn": "26.10.2",  # WebSocketServerFactory.setProtocolOptions(failByDrop=...)
-    "Twisted": "26.10.0",  # tcp.Connection.write and its buffers, the asyncio reactor
+    # WebSocketServerFactory.setProtocolOptions(failByDrop=...), a protocol's closeHandshakeTimeout
+    "autobahn": "26.10.2",
+    # tcp.Connection.write and its buffers (FileDescriptor's write queue), the asyncio reactor
+    "Twisted": "26.10.0",
     "uvloop": "0.23.0",  # the lost-connection guard (MagicStack/uvloop#552)
 }
 
@@ -66,10 +74,30 @@ def daphne_args(argv: list[str]) -> list[str]:
 # Codes a server may send (RFC 6455 7.4.1, IANA registry) that autobahn's
 # sendClose() refuses because it only allows 1000 and 3000-4999 to applications.
 SERVER_CLOSE_CODES = frozenset({1001, 1011, 1012, 1013})
+# How long a socket closed for not reading keeps what was queued for it, so
+# that a client that reads again (a frozen tab waking up) finds the close code
+# behind it; autobahn's default is 1 s. Nothing more is queued meanwhile.
+NOT_READING_CLOSE_GRACE = 10
 
 
-def patch_daphne() -> None:
-    """Four changes to how daphne (through autobahn) hands over, sends and closes.
+def queued_bytes(transport: Any) -> int:
+    """The bytes Twisted holds for a connection because the kernel would not take them yet.
+
+    `FileDescriptor.dataBuffer` (from `offset` on) and `_tempDataBuffer`
+    (`_tempDataLen` bytes) are Twisted's write queue (Twisted 26.10's
+    abstract.py). A TLS connection wraps the TCP one (`.transport`).
+    """
+    from twisted.internet.abstract import FileDescriptor
+
+    while not isinstance(transport, FileDescriptor):
+        transport = getattr(transport, "transport", None)
+        if transport is None:
+            return 0
+    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+
+def patch_daphne(*, send_buffer_max: int, not_reading_close: int) -> None:
+    """Five changes to how daphne (through autobahn) hands over, sends and closes.
 
     - Each connection's queue is an `Inbox`, so the consumer knows it may have
       its channel's events delivered there (transport/inbox.py).
@@ -85,6 +113,17 @@ def patch_daphne() -> None:
       it for bad input) then crashed with a traceback and skipped its cleanup.
       The application learns that the socket is gone from
       `websocket.disconnect`, as ASGI says.
+    - Backpressure: a socket for which more than `send_buffer_max` bytes
+      wait (its client stopped reading, or reads far slower than it is sent
+      to) is closed with `not_reading_close` instead of being sent more.
+      Twisted queues whatever the kernel does not take, without a bound: one
+      such socket, sent max-size offers at the allowed rate, grew the
+      worker by 3 MB/s until the ping timeout, and the memory was never
+      given back. What was queued before the close still goes first, so a
+      client that reads again within NOT_READING_CLOSE_GRACE sees the code;
+      then the connection is dropped and its buffer freed. The application
+      gets `websocket.disconnect` as for any dropped socket (its peer waits
+      for a resume).
     """
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
@@ -111,6 +150,17 @@ def patch_daphne() -> None:
     def server_send(self: WebSocketProtocol, content: str | bytes, binary: bool = False) -> None:
         if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
             return
+        if self.state == self.STATE_OPEN:
+            queued = queued_bytes(self.transport)
+            if queued > send_buffer_max:
+                logger.warning(
+                    "transport: closed a socket that stopped reading (%d bytes queued for %s)",
+                    queued,
+                    self.client_addr,
+                )
+                self.closeHandshakeTimeout = NOT_READING_CLOSE_GRACE
+                self.sendClose(code=not_reading_close, reason="not reading")
+                return
         open_send(self, content, binary)
 
     WebSocketProtocol.serverSend = server_send
@@ -264,15 +314,23 @@ def start_warm_up() -> None:
     reactor.callWhenRunning(reactor.callLater, 0, warmup.start)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Check the versions, install the patches, run daphne with the project's flags."""
+def main(argv: list[str] | None = None, *, not_reading_close: int) -> None:
+    """Check the versions, install the patches, run daphne with the project's flags.
+
+    `not_reading_close` is the close code for a socket that stopped reading
+    (the protocol's, passed in by config.serve: transport imports no app).
+    """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from django.conf import settings
+
     from transport.versions import check_all
 
     check_all()
     # Before daphne is imported: importing it installs the reactor on a new loop.
     use_uvloop()
-    patch_daphne()
+    patch_daphne(
+        send_buffer_max=settings.SOCKET_SEND_BUFFER_MAX, not_reading_close=not_reading_close
+    )
     patch_twisted_writes()
     start_warm_up()
     from daphne.cli import CommandLineInterface

@@ -11,6 +11,7 @@
 import { CLIENT_TYPES as C, CLOSE_CODES, SERVER_TYPES as S } from './wire.js';
 import { closeText, createDispatcher, errorText, LEFT_REASON_TEXT } from './protocol.js';
 import { displayName } from './names.js';
+import { QualityBudget } from './quality.js';
 
 // Close codes after which reconnecting cannot help: the signaling client
 // stops, and the call ends (or, before joining, 4401 sends the person to sign in).
@@ -27,7 +28,9 @@ export const FINAL_CLOSE_CODES = new Set([
 ]);
 
 // Close codes that ask to come back: reconnect with backoff and resume.
-export const RECONNECT_CLOSE_CODES = new Set([CLOSE_CODES.RECONNECT]);
+// 4408: this tab stopped reading for a while (a frozen tab, a stalled network);
+// the server dropped what it could not take, and the peer waits for a resume.
+export const RECONNECT_CLOSE_CODES = new Set([CLOSE_CODES.RECONNECT, CLOSE_CODES.NOT_READING]);
 
 // How a call can end, and what the person is told.
 export const ENDINGS = Object.freeze({
@@ -121,6 +124,7 @@ export class Call extends EventTarget {
     this.pin = '';
     this.joinRequest = null; // {id, resume}: the join the next `error` with this `re` answers
     this.reportIds = new Set(); // ids of the latest quality reports sent by the links
+    this.qualityBudget = null; // what the server takes of them (joined.qualityLimits)
     this.localMedia = { audio: false, video: false, screen: false };
     this.peers = new Map();
     this.chat = []; // every line shown, oldest first
@@ -208,6 +212,11 @@ export class Call extends EventTarget {
       [S.PONG]: () => {},
       // Fresh TURN credentials while we hold a seat (the ones in `joined` expire).
       [S.ICE_SERVERS]: (message) => this.emit('ice-servers', { config: message }),
+      // To the owner: someone was guessing the PIN; joining with it is paused until `until`.
+      [S.PIN_LOCKED]: ({ until }) => {
+        const at = new Date(until).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+        this.notice(`Too many wrong PINs were tried for this room: nobody can join with the PIN until ${at}.`);
+      },
     }, { onUnknown: (message) => this.log.debug('signaling: ignoring', message && message.type) });
 
     signaling.addEventListener('open', () => {
@@ -286,6 +295,7 @@ export class Call extends EventTarget {
 
   /** What a link sends: signals, and its quality reports (whose refusals stay quiet). */
   sendFromLink(message) {
+    if (message.type === C.QUALITY && this.qualityBudget && !this.qualityBudget.take(message)) return null;
     const id = this.send(message);
     if (id && message.type === C.QUALITY) {
       this.reportIds.add(id);
@@ -437,6 +447,12 @@ export class Call extends EventTarget {
     const resumed = Boolean(this.peerId) && message.peerId === this.peerId;
     // A new peer id (a first join, or the resume was refused): we are the newcomer.
     if (!resumed) this.removeAllPeers();
+    // The server's limits on quality reports hold per seat: a resume keeps its count.
+    if (!resumed || !this.qualityBudget) {
+      this.qualityBudget = message.qualityLimits
+        ? new QualityBudget(message.qualityLimits, { now: () => (this.clock.performance || performance).now() })
+        : null;
+    }
     this.peerId = message.peerId;
     this.resumeToken = message.resumeToken || null;
     if (message.room) this.setRoom(message.room);

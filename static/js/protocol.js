@@ -26,6 +26,7 @@ export const ERROR_TEXT = Object.freeze({
   [ERROR_CODES.FORBIDDEN]: 'Only the room owner can do that.',
   [ERROR_CODES.SERVER_BUSY]: 'The server is busy. Try again in a moment.',
   [ERROR_CODES.SFU_UNAVAILABLE]: 'This room\'s call goes through the media server, which cannot be reached right now. Try again in a moment.',
+  [ERROR_CODES.PIN_LOCKED]: 'Too many wrong PINs were tried for this room, so joining with its PIN is paused for a while. Its owner has been told.',
 });
 
 export function errorText(code, fallback = '') {
@@ -35,6 +36,7 @@ export function errorText(code, fallback = '') {
 // What a person reads when the server closes the socket with a code.
 export const CLOSE_TEXT = Object.freeze({
   [CLOSE_CODES.RECONNECT]: 'The server is restarting. Reconnecting…',
+  [CLOSE_CODES.NOT_READING]: 'The connection fell behind. Reconnecting…',
   [CLOSE_CODES.ROOM_CLOSED]: 'The meeting has ended. Thanks for joining.',
   [CLOSE_CODES.KICKED]: 'The room owner removed you from this room.',
   [CLOSE_CODES.BAD_INPUT]: 'The app and the server stopped understanding each other. Reload the page.',

@@ -155,6 +155,54 @@ export function qualityMessage({ peer, final, sample, previous = null, link }) {
   };
 }
 
+// What the client keeps in hand for the network: a report may arrive up to
+// this much later or sooner than it was sent, relative to the one before.
+export const BUDGET_MARGIN_MS = 1000;
+
+/**
+ * The server's limits on one seat's quality reports, kept by the client so
+ * that none is refused (docs/protocol.md, Call quality). `limits` is
+ * `joined.qualityLimits`: per remote peer one live and one final report per
+ * `minInterval` s, `rate` reports a second with bursts of `burst`
+ * (rooms/limits.py QualityLimit, per socket), reports about at most `peers`
+ * peers (rooms/quality.py, per participant). Mesh and SFU links are counted
+ * alike, by the peer they report on, as the server counts them: during the
+ * handover a peer's two links share its budget.
+ *
+ * `take(message)` says whether a `quality` message may go now and, if so,
+ * counts it. It is stricter than the server by BUDGET_MARGIN_MS (the
+ * interval is that much longer, the burst that many seconds' worth smaller),
+ * so reports delayed or bunched in transit are still taken.
+ */
+export class QualityBudget {
+  constructor({ minInterval, rate, burst, peers }, { now = () => performance.now() } = {}) {
+    this.now = now;
+    this.intervalMs = minInterval * 1000 + BUDGET_MARGIN_MS;
+    this.rate = rate / 1000; // tokens a millisecond
+    this.capacity = Math.max(1, burst - Math.ceil(rate * (BUDGET_MARGIN_MS / 1000)));
+    this.tokens = this.capacity;
+    this.stamp = now();
+    this.maxPeers = peers;
+    this.peers = new Set(); // the peers reported on, ever, by this participant
+    this.last = new Map(); // `${final}:${peer}` -> when its last report went
+  }
+
+  take({ peer, final }) {
+    const now = this.now();
+    if (!this.peers.has(peer) && this.peers.size >= this.maxPeers) return false;
+    const key = `${Boolean(final)}:${peer}`;
+    const last = this.last.get(key);
+    if (last !== undefined && now - last < this.intervalMs) return false;
+    this.tokens = Math.min(this.capacity, this.tokens + (now - this.stamp) * this.rate);
+    this.stamp = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    this.last.set(key, now);
+    this.peers.add(peer);
+    return true;
+  }
+}
+
 const REAL_CLOCK = Object.freeze({
   now: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),

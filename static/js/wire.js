@@ -44,6 +44,7 @@ export const SERVER_TYPES = Object.freeze({
   SFU_RESTART: "sfu-restart",
   HANDOVER: "handover",
   ICE_SERVERS: "ice-servers",
+  PIN_LOCKED: "pin-locked",
 });
 export const ERROR_CODES = Object.freeze({
   ALREADY_IN_ROOM: "already-in-room",
@@ -51,6 +52,7 @@ export const ERROR_CODES = Object.freeze({
   BAD_PIN: "bad-pin",
   FORBIDDEN: "forbidden",
   NOT_IN_ROOM: "not-in-room",
+  PIN_LOCKED: "pin-locked",
   RATE_LIMITED: "rate-limited",
   ROOM_CLOSED: "room-closed",
   ROOM_FULL: "room-full",
@@ -68,6 +70,7 @@ export const CLOSE_CODES = Object.freeze({
   BAD_INPUT: 4400,
   UNAUTHENTICATED: 4401,
   FORBIDDEN_ORIGIN: 4403,
+  NOT_READING: 4408,
   REPLACED: 4409,
   RATE_LIMITED: 4429,
 });
@@ -89,6 +92,7 @@ export const LIMITS = Object.freeze({
   QUALITY_FRAME_MAX: 4096,
   QUALITY_KBPS_MAX: 10000000,
   QUALITY_MS_MAX: 86400000,
+  QUALITY_PEERS_MAX: 11,
   QUALITY_RTT_MAX: 60000,
   RESUME_TOKEN_MAX: 512,
   SFU_SUBSTREAM_MAX: 2,

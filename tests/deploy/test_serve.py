@@ -15,10 +15,19 @@ SDP_BYTES = 60_000  # under the 64 KiB message limit
 
 
 async def test_a_slow_reader_gets_every_message_whole_and_in_order():
-    """15 MB sent to a socket that does not read: the direct write queues the rest, in order."""
+    """15 MB sent to a socket that does not read: the direct write queues the rest, in order.
+
+    The send buffer's bound (SOCKET_SEND_BUFFER_MAX, 2 MiB) is lifted here: this is
+    about the order of queued writes (tests/integration/test_backpressure.py has the bound).
+    """
     from tests.integration.conftest import running_stack
 
-    with running_stack(workers=1, SIGNALING_RATE="1000", SIGNALING_BURST="1000") as stack:
+    with running_stack(
+        workers=1,
+        SIGNALING_RATE="1000",
+        SIGNALING_BURST="1000",
+        SOCKET_SEND_BUFFER_MAX=str(64 * 1024 * 1024),
+    ) as stack:
         (_, key_a), (_, key_b) = stack.sessions(2)
         url = stack.workers[0].replace("http://", "ws://") + "/ws/signaling/"
         origin = stack.workers[0]

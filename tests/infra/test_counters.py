@@ -38,3 +38,30 @@ def test_addresses_are_counted_by_ipv4_or_ipv6_slash_64():
     assert address_key("::ffff:198.51.100.4") == "198.51.100.4"
     assert address_key(None) is None
     assert address_key("not an address") is None
+
+
+@pytest.mark.parametrize("redis", [False, True], ids=["memory", "redis"])
+async def test_a_throttle_takes_its_burst_then_spaces_the_rest(settings, redis, monkeypatch):
+    """`limit` at once, then one per window/limit: a wait up to max_wait, a refusal past it."""
+    import uuid
+
+    from infra import counters as c
+
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0" if redis else ""
+    now = [1_000_000.0]
+    monkeypatch.setattr(c.time, "time", lambda: now[0])
+    key = f"test:throttle:{uuid.uuid4().hex}"
+    turns = [await c.throttle(key, limit=3, window=30, max_wait=15) for _ in range(6)]
+    # Three at once; then one every 10 s: waits of 10, then 20 > 15 (refused, not counted).
+    assert turns == [
+        c.Turn(True, 0.0),
+        c.Turn(True, 0.0),
+        c.Turn(True, 0.0),
+        c.Turn(True, 10.0),
+        c.Turn(False, 5.0),
+        c.Turn(False, 5.0),
+    ]
+    # The fourth took the turn 10 s on; the next is 10 s after that.
+    now[0] += 20
+    assert await c.throttle(key, limit=3, window=30, max_wait=0) == c.Turn(True, 0.0)
+    assert c.throttle_sync(key, limit=3, window=30, max_wait=0) == c.Turn(False, 10.0)

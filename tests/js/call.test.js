@@ -380,7 +380,7 @@ describe('ending', () => {
     for (const code of Object.values(CLOSE_CODES)) {
       assert.notEqual(FINAL_CLOSE_CODES.has(code), RECONNECT_CLOSE_CODES.has(code), `close code ${code}`);
     }
-    assert.deepEqual([...RECONNECT_CLOSE_CODES], [1012]);
+    assert.deepEqual([...RECONNECT_CLOSE_CODES], [1012, 4408]);
   });
 
   test('kicked: links closed, socket closed, no way back in', () => {

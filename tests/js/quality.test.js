@@ -1,14 +1,17 @@
 // Call quality (static/js/quality.js): fake RTCStatsReports in, exact samples
 // and exact `quality` messages out; the reporter's schedule on a fake clock;
-// the call sending the final reports before `leave`; PeerLink's ICE counters.
+// the call sending the final reports before `leave`; PeerLink's ICE counters;
+// the call keeping every link's reports within the server's limits.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { FakeLink, FakeSignaling } from './fakes.js';
+import {
+  FakeLink, FakeSfu, FakeSfuLink, FakeSignaling,
+} from './fakes.js';
 import { Call } from '../../static/js/call.js';
 import {
-  QualityReporter, qualityMessage, readStats, selectedPair,
+  QualityBudget, QualityReporter, qualityMessage, readStats, selectedPair,
 } from '../../static/js/quality.js';
 
 /** An RTCStatsReport: a Map of stats by id (it has forEach and get, as the real one). */
@@ -221,6 +224,11 @@ class FakeClock {
 
   now() {
     return this.t;
+  }
+
+  // The call reads its monotonic time as the page does.
+  get performance() {
+    return { now: () => this.t };
   }
 
   setTimeout(fn, ms) {
@@ -493,5 +501,174 @@ describe('PeerLink', () => {
     );
     link.close();
     assert.equal(sent.filter((message) => message.type === 'quality').length, 1);
+  });
+});
+
+// --- The call keeps its links' reports within the server's limits ------------------------
+
+// As the server says them in `joined` (the defaults of config/settings.py).
+const QUALITY_LIMITS = Object.freeze({ minInterval: 5, rate: 2, burst: 24, peers: 11 });
+
+/**
+ * The server's count of one seat's reports, as rooms/limits.py (QualityLimit:
+ * per peer and kind once per `minInterval`, then a token bucket of `rate` and
+ * `burst`, per socket) and rooms/quality.py (reports about at most `peers`
+ * peers per participant, checked after the bucket took its token) make it.
+ * `receive` answers what the server would: 'stored' or 'rate-limited'.
+ */
+class ServerLimits {
+  constructor({ minInterval, rate, burst, peers }, now) {
+    this.now = now;
+    this.interval = minInterval * 1000;
+    this.rate = rate / 1000;
+    this.burst = burst;
+    this.tokens = burst;
+    this.stamp = now();
+    this.peerCap = peers;
+    this.last = new Map();
+    this.peers = new Set();
+  }
+
+  receive({ peer, final }) {
+    const now = this.now();
+    const key = `${final}:${peer}`;
+    if (this.last.has(key) && now - this.last.get(key) < this.interval) return 'rate-limited';
+    this.tokens = Math.min(this.burst, this.tokens + (now - this.stamp) * this.rate);
+    this.stamp = now;
+    if (this.tokens < 1) return 'rate-limited';
+    this.tokens -= 1;
+    this.last.set(key, now);
+    if (!this.peers.has(peer) && this.peers.size >= this.peerCap) return 'rate-limited';
+    this.peers.add(peer);
+    return 'stored';
+  }
+}
+
+/** A link with a real QualityReporter on the test's clock, its pictures from 600 ms on. */
+function withReporter(Base, clock) {
+  return class extends Base {
+    constructor(options) {
+      super(options);
+      this.quality = new QualityReporter({
+        peerId: options.peerId,
+        getStats: growingStats(clock, { frameAt: clock.t + 600 }),
+        send: (message) => this.sendSignal(message),
+        info: () => ({ state: 'connected', iceRestarts: 0, iceFailures: {} }),
+        clock,
+      });
+      this.quality.start();
+    }
+
+    reportFinal() {
+      super.reportFinal();
+      this.quality.finish();
+    }
+
+    close() {
+      this.quality.finish();
+      super.close();
+    }
+  };
+}
+
+/**
+ * A call on the fake clock whose every link reports, and what the server made
+ * of each report as it arrived: [{at, peer, final, answer}].
+ */
+function reportingCall({ peers, media }) {
+  const clock = new FakeClock();
+  const signaling = new FakeSignaling();
+  const server = new ServerLimits(QUALITY_LIMITS, () => clock.t);
+  const reports = [];
+  const send = signaling.send.bind(signaling);
+  signaling.send = (message) => {
+    if (message.type === 'quality') {
+      reports.push({ at: clock.t, peer: message.peer, final: message.final, answer: server.receive(message) });
+    }
+    return send(message);
+  };
+  const MeshLink = withReporter(FakeLink, clock);
+  const SfuLink = withReporter(FakeSfuLink, clock);
+  const call = new Call({
+    room: { number: '482913075', name: 'Class' },
+    me: { id: 2 },
+    signaling,
+    createLink: (options) => new MeshLink(options),
+    createSfu: (options) => new FakeSfu(options),
+    createSfuLink: (options) => new SfuLink(options),
+    log: { debug: () => {} },
+    clock,
+  });
+  call.join();
+  signaling.open();
+  signaling.receive({
+    type: 'joined',
+    room: { number: '482913075', media },
+    peerId: 'me',
+    peers: peers.map((peerId) => ({ peerId, user: { id: 9, username: peerId }, media: {}, joinedAt: '2026-01-05T09:00:00Z' })),
+    created: false,
+    resumeToken: 't',
+    history: [],
+    qualityLimits: QUALITY_LIMITS,
+    re: 'c1',
+  });
+  return { call, clock, signaling, reports };
+}
+
+/** Reports per peer: [live, final]. */
+function perPeer(reports) {
+  const out = {};
+  for (const { peer, final } of reports) {
+    out[peer] = out[peer] || [0, 0];
+    out[peer][final ? 1 : 0] += 1;
+  }
+  return out;
+}
+
+describe('the call keeps to the server\'s quality limits', () => {
+  test('a class of 30 through the SFU: 11 peers reported on, every 10 s, and none refused', async () => {
+    const peers = Array.from({ length: 30 }, (_, i) => `p${String(i).padStart(2, '0')}`);
+    const { call, clock, reports } = reportingCall({ peers, media: 'sfu' });
+    await clock.advance(120000);
+    call.leave();
+    assert.deepEqual(reports.filter((r) => r.answer !== 'stored'), []);
+    // The first eleven peers, each its first report with its pictures, then one
+    // every 10 s (the 2 s samples fall 10.0 s after), and its final one.
+    assert.deepEqual(perPeer(reports), Object.fromEntries(peers.slice(0, 11).map((p) => [p, [12, 1]])));
+  });
+
+  test('the handover: a peer\'s direct and SFU links share its budget, none refused', async () => {
+    const { call, clock, signaling, reports } = reportingCall({ peers: ['pA', 'pB', 'pC'], media: 'mesh' });
+    await clock.advance(3000);
+    // A fifth person: the call moves to the SFU, whose pictures never play
+    // here, so each peer keeps both links, both reporting, for 60 s.
+    signaling.receive({ type: 'room-updated', room: { number: '482913075', media: 'sfu' } });
+    await clock.advance(60000);
+    call.leave();
+    assert.deepEqual(reports.filter((r) => r.answer !== 'stored'), []);
+    // One live report per peer every 10 s, whichever link sent it; one final.
+    assert.deepEqual(perPeer(reports), { pA: [7, 1], pB: [7, 1], pC: [7, 1] });
+  });
+
+  test('a resumed seat keeps its count; a fresh join starts a new one', () => {
+    let t = 0;
+    const budget = new QualityBudget(QUALITY_LIMITS, { now: () => t });
+    for (let i = 0; i < 11; i += 1) assert.equal(budget.take({ peer: `p${i}`, final: false }), true);
+    assert.equal(budget.take({ peer: 'p11', final: false }), false); // the twelfth peer
+    assert.equal(budget.take({ peer: 'p0', final: false }), false); // within 5 s (+1 s margin)
+    assert.equal(budget.take({ peer: 'p0', final: true }), true); // the final counts apart
+    t += 5999;
+    assert.equal(budget.take({ peer: 'p0', final: false }), false);
+    t += 1;
+    assert.equal(budget.take({ peer: 'p0', final: false }), true);
+  });
+
+  test('the burst, kept a second\'s worth short of the server\'s', () => {
+    let t = 0;
+    const budget = new QualityBudget({ ...QUALITY_LIMITS, peers: 100 }, { now: () => t });
+    const taken = Array.from({ length: 30 }, (_, i) => budget.take({ peer: `p${i}`, final: true }));
+    assert.equal(taken.filter(Boolean).length, 22);
+    t += 500; // 2 a second: one more
+    assert.deepEqual([budget.take({ peer: 'q1', final: true }), budget.take({ peer: 'q2', final: true })], [true, false]);
   });
 });

@@ -241,34 +241,41 @@ async def test_real_daphne_invalid_utf8_text_frame(worker):
         await ws.close()
 
 
-async def test_join_attempts_are_reserved_in_redis_per_user_and_address(settings):
-    """With Redis, attempts are reserved per user and per address, all or nothing, with expiry."""
+async def test_join_attempts_are_reserved_per_user_and_slowed_per_address(settings, monkeypatch):
+    """With Redis: a cap per user (all or nothing, with expiry); per address a rate, not a cap."""
     import redis.asyncio as aioredis
 
+    from infra import counters
     from tests.integration.conftest import REDIS_URL
 
     settings.REDIS_URL = REDIS_URL
     settings.CHANNEL_LAYER_PREFIX = f"limits-{uuid.uuid4().hex[:8]}"
     settings.JOIN_FAILURE_LIMIT, settings.JOIN_FAILURE_ADDRESS_LIMIT = 3, 4
-    settings.JOIN_FAILURE_WINDOW = 600
-    held = [await limits.reserve_attempt(user_id=7, address="192.0.2.1") for _ in range(3)]
+    settings.JOIN_FAILURE_WINDOW, settings.JOIN_FAILURE_ADDRESS_MAX_WAIT = 600, 200
+    held = [await limits.reserve_attempt(user_id=7) for _ in range(3)]
     assert all(held)
-    # The user is at 3 of 3: refused, and the address keeps its count (3, not 4).
-    assert await limits.reserve_attempt(user_id=7, address="192.0.2.1") is None
-    # Another account behind the same address gets the address's last one.
-    assert await limits.reserve_attempt(user_id=8, address="192.0.2.1") is not None
-    assert await limits.reserve_attempt(user_id=9, address="192.0.2.1") is None
-    assert await limits.reserve_attempt(user_id=9, address="198.51.100.2") is not None
+    assert await limits.reserve_attempt(user_id=7) is None
+    # Another account is not at its cap, whatever the first one did.
+    assert await limits.reserve_attempt(user_id=8) is not None
     # An attempt that did not fail gives its reservation back.
     await limits.release_attempt(held[0])
-    assert await limits.reserve_attempt(user_id=7, address="198.51.100.2") is not None
+    assert await limits.reserve_attempt(user_id=7) is not None
+    # The address: 4 failures at once, then one per 150 s, waited for up to 200 s.
+    now = [2_000_000.0]
+    monkeypatch.setattr(counters.time, "time", lambda: now[0])
+    turns = [await limits.address_failed(address="192.0.2.1") for _ in range(6)]
+    assert turns == [counters.Turn(True, 0.0)] * 4 + [
+        counters.Turn(True, 150.0),
+        counters.Turn(False, 100.0),
+    ]
+    assert await limits.address_failed(address="198.51.100.2") == counters.Turn(True, 0.0)
+    assert await limits.address_failed(address=None) == counters.Turn(True, 0.0)
     client = aioredis.Redis.from_url(REDIS_URL)
     try:
         prefix = f"{settings.CHANNEL_LAYER_PREFIX}:join-attempts"
         [user_key] = await client.keys(f"{prefix}:user:7:*")
-        [addr_key] = await client.keys(f"{prefix}:addr:192.0.2.1:*")
-        assert (int(await client.get(user_key)), int(await client.get(addr_key))) == (3, 3)
+        assert int(await client.get(user_key)) == 3
         assert 0 < await client.ttl(user_key) <= 600
-        await client.delete(*await client.keys(f"{prefix}:*"))
+        await client.delete(*await client.keys(f"{settings.CHANNEL_LAYER_PREFIX}:*"))
     finally:
         await client.aclose()

@@ -95,6 +95,7 @@ async def test_create_answers_joined_with_created_and_the_room(connect, alice):
         "created",
         "resumeToken",
         "history",
+        "qualityLimits",
         "re",
         "ice",
     }

@@ -405,6 +405,93 @@ def test_the_service_refuses_peers_outside_the_room(alice, bob, carol, make_room
     assert CallQuality.objects.count() == 0
 
 
+def test_made_up_reports_keep_at_most_22_rows_per_participant(
+    alice, bob, make_room, add_participant
+):
+    """80 reports about 40 peers that came and went: 11 peers (22 rows) kept, the rest refused.
+
+    The attack of issue 22: an accomplice joins and leaves 40 times, and the
+    reporter sends a live and a final "relayed" report about each of its peer
+    ids; before the bound all 80 rows were kept (docs/protocol.md: 2 x 11).
+    """
+    room = make_room(alice)
+    me = add_participant(room, alice)
+    refused = 0
+    for _ in range(40):
+        visit = add_participant(room, bob, left=True, reason="left")
+        for final in (False, True):
+            try:
+                quality_record(
+                    room_id=room.pk,
+                    peer_id=me.peer_id,
+                    remote_peer_id=visit.peer_id,
+                    final=final,
+                    summary=Summary(local_candidate_type="relay", remote_candidate_type="relay"),
+                )
+            except errors.CapReached as err:
+                assert err.message == "Reports about 11 people are kept per call; no more."
+                refused += 1
+    assert (CallQuality.objects.filter(participant=me).count(), refused) == (22, 58)
+
+
+def test_a_long_call_reports_on_all_its_peers(alice, bob, make_room, add_participant):
+    """A full mesh (11 others) reported on for an hour: every live report and each final kept."""
+    room = make_room(alice)
+    me = add_participant(room, alice)
+    others = [add_participant(room, bob) for _ in range(11)]
+    start = timezone.now()
+    for minute in range(0, 60, 5):
+        for other in others:
+            quality_record(
+                room_id=room.pk,
+                peer_id=me.peer_id,
+                remote_peer_id=other.peer_id,
+                final=False,
+                summary=Summary(rtt_ms=minute),
+                now=start + timedelta(minutes=minute),
+            )
+    for other in others:
+        Participant.objects.filter(pk=other.pk).update(left_at=timezone.now(), left_reason="left")
+        quality_record(
+            room_id=room.pk,
+            peer_id=me.peer_id,
+            remote_peer_id=other.peer_id,
+            final=True,
+            summary=Summary(state="closed"),
+        )
+    assert CallQuality.objects.filter(participant=me, final=False, rtt_ms=55).count() == 11
+    assert CallQuality.objects.filter(participant=me, final=True).count() == 11
+
+
+def test_reports_only_about_peers_whose_presence_overlapped(
+    alice, bob, carol, make_room, add_participant
+):
+    """A peer that left before the reporter joined, even within the grace: PeerNotFound."""
+    room = make_room(alice)
+    before = add_participant(room, bob, left=True, reason="left")
+    Participant.objects.filter(pk=before.pk).update(left_at=timezone.now() - timedelta(seconds=5))
+    me = add_participant(room, alice)
+    with pytest.raises(errors.PeerNotFound):
+        quality_record(
+            room_id=room.pk,
+            peer_id=me.peer_id,
+            remote_peer_id=before.peer_id,
+            final=True,
+            summary=Summary(),
+        )
+    # One who was there with us and left a moment ago still gets its final report.
+    during = add_participant(room, carol)
+    Participant.objects.filter(pk=during.pk).update(left_at=timezone.now(), left_reason="left")
+    quality_record(
+        room_id=room.pk,
+        peer_id=me.peer_id,
+        remote_peer_id=during.peer_id,
+        final=True,
+        summary=Summary(),
+    )
+    assert list(CallQuality.objects.values_list("remote_peer_id", flat=True)) == [during.peer_id]
+
+
 def test_prune_deletes_the_call_history_past_its_retention(
     settings, alice, bob, carol, make_room, add_participant
 ):

@@ -97,6 +97,7 @@ def test_joined_with_and_without_resume(room, seat):
             "iceTransportPolicy": "all",
             "expiresAt": None,
         },
+        "qualityLimits": {"minInterval": 5, "rate": 2, "burst": 24, "peers": 11},
     }
     common = {
         "room_object": {"x": 1},
