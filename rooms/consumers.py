@@ -723,6 +723,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 resumed=resumed,
                 re=msg_id,
                 ice_config=ice_config,
+                handover=seat.handover,
             )
         )
         if resumed and seat.room.media == p.MEDIA_SFU:

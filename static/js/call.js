@@ -154,6 +154,11 @@ export class Call extends EventTarget {
         // An offer can overtake the peer-joined that announces its sender.
         const peer = this.peers.get(message.from)
           || this.addPeer({ peerId: message.from, user: null, media: {} }, true);
+        // Through the SFU, a direct offer comes from the newcomer whose join moved
+        // the call there: a bridge until its SFU pictures play (once per peer).
+        if (!peer.mesh && this.sfu && !peer.bridged && !(peer.sfuLink && peer.sfuLink.playing)) {
+          this.addBridge(peer, true);
+        }
         if (peer.mesh) peer.mesh.handleDescription('offer', message.sdp);
       },
       [S.ANSWER]: (message) => {
@@ -164,11 +169,14 @@ export class Call extends EventTarget {
         const peer = this.peers.get(message.from);
         if (peer && peer.mesh) peer.mesh.handleCandidate(message.candidate);
       },
-      [S.HANDOVER]: ({ from }) => {
+      [S.HANDOVER]: ({ from, closed }) => {
         const peer = this.peers.get(from);
         if (!peer) return;
         // They receive us through the SFU: the direct connection serves only us now.
         peer.theyMoved = true;
+        // With `closed` they closed it (we never said we play them through the
+        // SFU): the tile goes to the SFU link, which says how far it got.
+        if (closed && peer.mesh && peer.sfuLink) this.useLink(peer, peer.sfuLink);
         if (peer.link !== peer.mesh) this.closeMesh(peer);
       },
       [S.SFU_ANSWER]: (message) => {
@@ -363,7 +371,11 @@ export class Call extends EventTarget {
     if (handover) {
       this.notice('More people joined: the call now goes through the server, no longer end-to-end encrypted.');
     }
-    for (const peer of this.peers.values()) this.attachSfuLink(peer);
+    for (const peer of this.peers.values()) {
+      // A direct link only bridges the handover from now on: never restarted.
+      if (peer.mesh && peer.mesh.retire) peer.mesh.retire();
+      this.attachSfuLink(peer);
+    }
     this.sfu.start();
   }
 
@@ -382,8 +394,28 @@ export class Call extends EventTarget {
     if (this.peers.get(peer.peerId) !== peer || peer.sfuLink !== link || !peer.mesh) return;
     this.useLink(peer, link);
     this.send({ type: C.HANDOVER, to: peer.peerId });
-    if (peer.theyMoved) this.closeMesh(peer);
-    else peer.lingerTimer = this.clock.setTimeout(() => this.closeMesh(peer), HANDOVER_LINGER_MS);
+    // A receive-only bridge carries nothing of ours: nobody else needs it now.
+    if (peer.theyMoved || peer.mesh.receiveOnly) {
+      this.closeMesh(peer);
+      return;
+    }
+    // They still watch us on the direct link: it stays until they say they play
+    // us through the SFU, or at most the linger time; then they hear it closed.
+    peer.lingerTimer = this.clock.setTimeout(() => {
+      if (!peer.mesh) return;
+      this.closeMesh(peer);
+      if (this.peers.get(peer.peerId) === peer) this.send({ type: C.HANDOVER, to: peer.peerId, closed: true });
+    }, HANDOVER_LINGER_MS);
+  }
+
+  /**
+   * A direct link that broke during the handover (the peer closed its end, or
+   * the network dropped it): it is not restarted; the tile goes to the SFU link.
+   */
+  onMeshBroken(peer, link) {
+    if (!this.sfu || peer.mesh !== link || !peer.sfuLink) return;
+    if (peer.link === link) this.useLink(peer, peer.sfuLink);
+    this.closeMesh(peer);
   }
 
   /** Make `link` the one the views show for `peer`. */
@@ -440,6 +472,9 @@ export class Call extends EventTarget {
   }
 
   onJoined(message) {
+    // Our join moved the call to the SFU: the others are still direct, and we
+    // see them fastest directly too, until their SFU pictures play.
+    this.bridging = Boolean(message.handover);
     this.joinRequest = null;
     this.joins += 1;
     // First: the links made below (and every ICE restart after a resume) relay with these.
@@ -537,10 +572,18 @@ export class Call extends EventTarget {
       return existing;
     }
     const peer = {
-      peerId: info.peerId, info, link: null, mesh: null, sfuLink: null, theyMoved: false, lingerTimer: null,
+      peerId: info.peerId,
+      info,
+      link: null,
+      mesh: null,
+      sfuLink: null,
+      theyMoved: false,
+      lingerTimer: null,
+      bridged: false,
     };
     this.peers.set(info.peerId, peer);
     if (this.sfu) {
+      if (this.bridging && !polite) this.addBridge(peer, false);
       this.attachSfuLink(peer);
     } else {
       peer.mesh = this.createLink({ peerId: info.peerId, polite, send: (message) => this.sendFromLink(message) });
@@ -551,6 +594,23 @@ export class Call extends EventTarget {
     return peer;
   }
 
+  /** A direct link that bridges the handover: negotiated once, closed once the SFU plays. */
+  addBridge(peer, polite) {
+    peer.bridged = true;
+    // The newcomer's end only receives: the others see it through the SFU.
+    peer.mesh = this.createLink({
+      peerId: peer.peerId, polite, send: (message) => this.sendFromLink(message), receiveOnly: !polite,
+    });
+    if (peer.mesh.retire) peer.mesh.retire();
+    this.listen(peer, peer.mesh);
+    if (!polite) {
+      // The newcomer's tile shows the bridge; the others' tile of the newcomer
+      // waits for the SFU (the bridge brings them nothing to show).
+      peer.link = peer.mesh;
+      this.emit('peer-link', { peer });
+    }
+  }
+
   /** Pass on a link's tracks and states, while it is the one the views show. */
   listen(peer, link) {
     link.addEventListener('track', ({ detail }) => {
@@ -558,6 +618,9 @@ export class Call extends EventTarget {
       if (peer.link === link) this.emit('peer-track', { peer, stream: detail.stream });
     });
     link.addEventListener('state', ({ detail }) => {
+      if (link === peer.mesh && ['reconnecting', 'failed', 'closed'].includes(detail.state)) {
+        this.onMeshBroken(peer, link);
+      }
       if (peer.link === link) this.emit('peer-state', { peer, state: detail.state });
     });
   }

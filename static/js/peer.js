@@ -25,11 +25,14 @@ export function rtcConfiguration(sessionConfig) {
  * state one of connecting | connected | reconnecting | failed | closed.
  */
 export class PeerLink extends EventTarget {
-  constructor({ peerId, polite, config, media, send }) {
+  constructor({ peerId, polite, config, media, send, receiveOnly = false }) {
     super();
     this.peerId = peerId;
     this.polite = polite;
     this.media = media;
+    // A bridge of the newcomer's during the handover: it only receives (the others
+    // get our pictures through the SFU), so it costs them no extra encoding of ours.
+    this.receiveOnly = receiveOnly;
     this.sendSignal = send;
     this.makingOffer = false;
     this.ignoreOffer = false;
@@ -44,6 +47,7 @@ export class PeerLink extends EventTarget {
     this.offerTimer = null;
     this.offerResends = 0;
     this.closed = false;
+    this.retiring = false;
     // For the quality reports: ICE restarts we asked for, and why the connection broke.
     this.iceRestarts = 0;
     this.iceFailures = { failed: 0, 'disconnected-timeout': 0 };
@@ -92,7 +96,7 @@ export class PeerLink extends EventTarget {
   }
 
   addTransceiver(kind) {
-    const track = this.media.outgoing(kind);
+    const track = this.receiveOnly ? null : this.media.outgoing(kind);
     this.transceivers[kind] = this.pc.addTransceiver(track || kind, {
       direction: track ? 'sendrecv' : 'recvonly',
       streams: [this.media.stream],
@@ -115,7 +119,7 @@ export class PeerLink extends EventTarget {
   /** Send a different local track (device switch, screen share, camera back). */
   async setTrack(kind, track) {
     const transceiver = this.transceivers[kind];
-    if (!transceiver || this.closed) return; // bound when the first offer arrives
+    if (!transceiver || this.closed || this.receiveOnly) return; // bound when the first offer arrives
     await transceiver.sender.replaceTrack(track);
     const wanted = track ? 'sendrecv' : 'recvonly';
     if (track && transceiver.direction !== wanted) {
@@ -125,7 +129,7 @@ export class PeerLink extends EventTarget {
   }
 
   async onNegotiationNeeded() {
-    if (this.closed) return;
+    if (this.closed || (this.retiring && this.pc.remoteDescription)) return;
     // The newcomer makes the first offer; until it arrives the polite side
     // holds its own, which keeps the first exchange free of glare.
     if (this.polite && !this.receivedOffer) return;
@@ -148,6 +152,7 @@ export class PeerLink extends EventTarget {
     // A signal lost while the socket was reconnecting must not stall the
     // call: the same offer is sent again until it is answered.
     this.offerTimer = setTimeout(() => {
+      if (this.retiring && this.pc.remoteDescription) return;
       if (this.pc.signalingState === 'have-local-offer' && this.offerResends < OFFER_RESEND_MAX) {
         this.offerResends += 1;
         this.sendOffer();
@@ -243,8 +248,20 @@ export class PeerLink extends EventTarget {
     this.emit('state', { state });
   }
 
+  /**
+   * The call went through the SFU: this link only bridges the handover, so once
+   * negotiated it is never restarted or renegotiated (the peer may have closed
+   * its end: an ICE-restart offer would go unanswered). A bridge made during the
+   * handover still makes its first offer.
+   */
+  retire() {
+    this.retiring = true;
+    clearTimeout(this.disconnectedTimer);
+    if (this.pc.remoteDescription) this.clearOfferTimer();
+  }
+
   restartIce() {
-    if (this.closed || this.pc.connectionState === 'connected') return;
+    if (this.closed || this.retiring || this.pc.connectionState === 'connected') return;
     this.setState('reconnecting');
     this.receivedOffer = true; // after a restart either side may offer
     this.iceRestarts += 1;

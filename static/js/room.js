@@ -29,7 +29,9 @@ const call = new Call({
   room: readJsonScript('room-data') || {},
   me: sessionConfig.user || {},
   signaling: new SignalingClient(signalingUrl(sessionConfig), { finalCloseCodes: FINAL_CLOSE_CODES }),
-  createLink: ({ peerId, polite, send }) => new PeerLink({ peerId, polite, config: rtcConfig, media, send }),
+  createLink: ({ peerId, polite, send, receiveOnly }) => new PeerLink({
+    peerId, polite, config: rtcConfig, media, send, receiveOnly,
+  }),
   createSfu: ({ send }) => new SfuSession({ config: rtcConfig, media, send }),
   createSfuLink: ({ peerId, session, send }) => new SfuLink({ peerId, session, send }),
   pins: pinStore,

@@ -17,7 +17,17 @@
   const received = [];
   const sent = [];
   const connections = [];
+  // [ms since the page started, what, detail]: what the timing figures are made of.
+  const timeline = [];
+  const at = () => Math.round(performance.now());
   let nextJoinResume = null;
+  // The next receiving connection from the SFU gets no candidates either way
+  // (`sabotageNextSubscription()`): it stays `connecting`, as one did when Janus
+  // lost the browser's candidates (docs/sfu.md), until the watchdog replaces it.
+  let sabotageNextSubscription = false;
+  let sabotageSdp = null;
+  const sabotaged = new WeakSet();
+  const withoutCandidates = (sdp) => sdp.split(/\r\n/).filter((line) => !line.startsWith('a=candidate:')).join('\r\n');
 
   function parse(data) {
     try {
@@ -30,9 +40,12 @@
   // The remote peer of a connection: the `to` of the offer or answer that
   // carried its local description.
   function notePeer(message) {
-    if (!message || (message.type !== 'offer' && message.type !== 'answer')) return;
+    const sfuRoles = { 'sfu-offer': 'sfu-publisher', 'sfu-answer': 'sfu-subscriber' };
+    if (!message || !['offer', 'answer', ...Object.keys(sfuRoles)].includes(message.type)) return;
     for (const pc of connections) {
-      if (pc.localDescription && pc.localDescription.sdp === message.sdp) pc.e2ePeerId = message.to;
+      if (!pc.localDescription || pc.localDescription.sdp !== message.sdp) continue;
+      if (sfuRoles[message.type]) pc.e2eRoleName = sfuRoles[message.type];
+      else pc.e2ePeerId = message.to;
     }
   }
 
@@ -46,7 +59,14 @@
       });
       this.addEventListener('message', (event) => {
         const message = parse(event.data);
-        if (message) received.push(message);
+        if (message) {
+          received.push(message);
+          timeline.push([at(), 'received', message.type]);
+          if (sabotageNextSubscription && message.type === 'sfu-offer' && message.fresh) {
+            sabotageNextSubscription = false;
+            sabotageSdp = message.sdp;
+          }
+        }
       });
     }
 
@@ -58,7 +78,12 @@
         data = JSON.stringify(message);
       }
       if (message) {
+        if (message.type === 'sfu-candidate' && message.role === 'subscriber'
+            && connections.some((pc) => sabotaged.has(pc) && pc.signalingState !== 'closed')) {
+          return undefined; // the sabotaged connection's candidates never leave
+        }
         sent.push(message);
+        timeline.push([at(), 'sent', message.type]);
         notePeer(message);
       }
       return super.send(data);
@@ -77,6 +102,23 @@
         if (this.signalingState === 'have-local-offer') this.e2eFirstDescription = 'offer';
         if (this.signalingState === 'have-remote-offer') this.e2eFirstDescription = 'answer';
       });
+      this.e2eIndex = connections.length - 1;
+      this.addEventListener('connectionstatechange', () => {
+        timeline.push([at(), 'connection', this.e2eIndex, this.e2eRole(), this.connectionState]);
+      });
+    }
+
+    /** `sfu-publisher`, `sfu-subscriber` (by the SFU message that carried its SDP), else `direct`. */
+    e2eRole() {
+      return this.e2eRoleName || 'direct';
+    }
+
+    setRemoteDescription(description, ...rest) {
+      if (description && description.type === 'offer' && description.sdp === sabotageSdp) sabotaged.add(this);
+      if (sabotaged.has(this) && description && description.type === 'offer') {
+        return super.setRemoteDescription({ type: 'offer', sdp: withoutCandidates(description.sdp) }, ...rest);
+      }
+      return super.setRemoteDescription(description, ...rest);
     }
   }
 
@@ -204,6 +246,27 @@
     /** The TURN usernames each live connection would use next (they carry the expiry). */
     iceUsernames: () => live().map((pc) => pc.getConfiguration().iceServers
       .map((server) => server.username || '').filter(Boolean)),
+
+    /** What happened when (ms since the page started): sockets' messages, connections' states. */
+    timeline: () => timeline,
+    /** Starve the next receiving connection from the SFU of candidates (see above). */
+    sabotageNextSubscription: () => {
+      sabotageNextSubscription = true;
+    },
+    /** Per remote tile, when its first frame was presented (ms since the page started). */
+    watchFirstFrames() {
+      const first = {};
+      window.__e2eFirstFrames = first;
+      const tick = () => {
+        for (const video of document.querySelectorAll('[data-testid="remote-video"]')) {
+          const id = video.dataset.peerId;
+          if (first[id] === undefined && video.getVideoPlaybackQuality().totalVideoFrames > 0) first[id] = at();
+        }
+      };
+      clearInterval(window.__e2eFirstFrameTimer);
+      window.__e2eFirstFrameTimer = setInterval(tick, 20);
+    },
+    firstFrames: () => window.__e2eFirstFrames || {},
 
     /** Restart ICE on every live connection. */
     restartIce: () => live().forEach((pc) => pc.restartIce()),

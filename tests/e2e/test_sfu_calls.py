@@ -71,8 +71,14 @@ def test_six_people_in_an_sfu_room_see_everyone_and_each_send_one_stream(people,
     assert all(p["publisher"] for p in listed)
 
 
+def one_camera(person: Person) -> bool:
+    """The page sends one camera: its simulcast layers on one m-line of one connection."""
+    sent = [o for o in outbound_video(person) if o["framesSent"] > 0]
+    return bool(sent) and len({(o["pc"], o["mid"]) for o in sent}) == 1 and len(sent) <= 3
+
+
 def test_auto_room_hands_over_to_the_sfu_when_a_fifth_joins(people, sfu, capsys):
-    """Four in mesh; a fifth joins: all end on the SFU, videos playing, no tile frozen past 1 s."""
+    """Four in mesh; a fifth joins: all on the SFU, one camera each, no frozen tile; one leaves."""
     alice = people("alice", base_url=sfu.main[0])
     number = alice.create_room(name="Growing", capacity=8)
     alice.press_join()
@@ -90,8 +96,12 @@ def test_auto_room_hands_over_to_the_sfu_when_a_fifth_joins(people, sfu, capsys)
         person.page.evaluate("() => window.__e2e.watchFrames()")
     before = {p.username: set(p.remote_peer_ids()) for p in first}
     erin = people("erin", base_url=sfu.main[1])
+    erin.open_room(number)
+    erin.page.evaluate("() => window.__e2e.watchFirstFrames()")
+    pressed = erin.page.evaluate("() => performance.now()")
     started = time.monotonic()
-    erin.enter(number)
+    erin.press_join()
+    erin.wait_in_call()
     everyone = [*first, erin]
     for person in everyone:
         expect(person.page.get_by_test_id("media-path")).to_have_text(SERVER)
@@ -99,9 +109,13 @@ def test_auto_room_hands_over_to_the_sfu_when_a_fifth_joins(people, sfu, capsys)
     for person in everyone:
         person.wait_remote_videos(4, timeout=40)
     playing = time.monotonic() - started
+    firsts = erin.page.evaluate("window.__e2e.firstFrames()")
+    newcomer = {peer: round(at - pressed) for peer, at in firsts.items()}
     for person in everyone:
         wait_until(
-            lambda p=person: sfu_connections_only(p), timeout=40, what=f"{person.username} on SFU"
+            lambda p=person: sfu_connections_only(p) and one_camera(p),
+            timeout=40,
+            what=f"{person.username} on the SFU only, sending one camera",
         )
     switched = time.monotonic() - started
     # The tiles that were there before the switch (Erin's own is new, not frozen).
@@ -119,15 +133,50 @@ def test_auto_room_hands_over_to_the_sfu_when_a_fifth_joins(people, sfu, capsys)
         capsys,
         f"FIGURE handover: longest tile without a new frame {longest} ms (4 people, 3 tiles"
         f" each); all told {told:.1f} s, all playing via SFU {playing:.1f} s, direct links"
-        f" closed {switched:.1f} s after the fifth joined; per person {gaps};"
+        f" closed {switched:.1f} s after the fifth joined; the newcomer's first frame of each"
+        f" (ms after pressing Join) {sorted(newcomer.values())}; per person {gaps};"
         f" longest main-thread stall per page (CPU) {stalls}",
     )
+    assert sorted(newcomer) == sorted(p.peer_id() for p in first)
     # No tile may go a second without a frame, beyond what its page's own main
     # thread stalled (a starved shared CPU: then nothing on that page moves,
     # direct or not, and the watcher cannot tell when frames came).
     for person, tiles in gaps.items():
         allowed = max(1000, stalls[person] + 500)
         assert max(tiles.values()) <= allowed, (person, tiles, stalls[person])
+
+    # Someone leaves: everyone else shows exactly the people left, all playing.
+    dave = first[3]
+    gone = dave.peer_id()
+    dave.page.get_by_test_id("leave").click()
+    rest = [alice, first[1], first[2], erin]
+    for person in rest:
+        person.wait_remote_videos(3, timeout=20)
+        expected = {p.peer_id() for p in rest if p is not person}
+        assert set(person.remote_peer_ids()) == expected, (person.username, gone)
+        assert sfu_connections_only(person) and one_camera(person)
+
+
+def test_a_receiving_connection_stuck_connecting_is_replaced_and_plays(people, sfu):
+    """The SFU's first offer to Bob reaches no ICE agent: his watchdog asks anew; Alice plays."""
+    alice = people("alice", base_url=sfu.main[0])
+    number = alice.create_room(name="Stuck", media="sfu")
+    alice.press_join()
+    alice.wait_in_call()
+    bob = people("bob", base_url=sfu.main[1])
+    bob.open_room(number)
+    bob.page.evaluate("() => window.__e2e.sabotageNextSubscription()")
+    bob.press_join()
+    bob.wait_in_call()
+    # Meanwhile the tile says how far it got, never a silent frozen picture.
+    expect(bob.tile_of(alice)).to_contain_text("Connecting…")
+    bob.wait_remote_videos(1, timeout=40)
+    alice.wait_remote_videos(1, timeout=10)
+    asked = bob.page.evaluate("window.__e2e.sent.filter((m) => m.type === 'sfu-resubscribe')")
+    assert [m["iceRestart"] for m in asked] == [False]
+    fresh = bob.page.evaluate("window.__e2e.receivedOf('sfu-offer').filter((m) => m.fresh).length")
+    assert fresh == 2
+    assert sfu_connections_only(bob)
 
 
 def sfu_call(

@@ -85,10 +85,11 @@ export class FakeSignaling extends EventTarget {
 
 /** Stands in for PeerLink: records the calls made on it. */
 export class FakeLink extends EventTarget {
-  constructor({ peerId, polite, send }) {
+  constructor({ peerId, polite, send, receiveOnly = false }) {
     super();
     this.peerId = peerId;
     this.polite = polite;
+    this.receiveOnly = receiveOnly;
     this.sendSignal = send;
     this.state = 'connecting';
     this.calls = [];
@@ -106,6 +107,10 @@ export class FakeLink extends EventTarget {
 
   restartIce() {
     this.calls.push(['restartIce']);
+  }
+
+  retire() {
+    this.calls.push(['retire']);
   }
 
   setIceServers(config) {

@@ -38,7 +38,7 @@ function manualClock() {
   };
 }
 
-function inCall({ media = 'mesh', peers = [peer('pA', ALICE), peer('pC', CAROL)] } = {}) {
+function inCall({ media = 'mesh', peers = [peer('pA', ALICE), peer('pC', CAROL)], handover = false } = {}) {
   const signaling = new FakeSignaling();
   const links = [];
   const sfuLinks = [];
@@ -73,7 +73,7 @@ function inCall({ media = 'mesh', peers = [peer('pA', ALICE), peer('pC', CAROL)]
   signaling.open();
   signaling.receive({
     type: 'joined', room: { ...ROOM, media, participants: peers.length + 1 }, peerId: 'pB', peers,
-    created: false, resumeToken: 'token', history: [], re: 'c1',
+    created: false, resumeToken: 'token', history: [], re: 'c1', ...(handover ? { handover: true } : {}),
   });
   signaling.sent.length = 0;
   return { call, signaling, links, sfuLinks, sessions, clock, events };
@@ -186,7 +186,93 @@ describe('the handover from mesh to SFU', () => {
   test('signals for the direct link still reach it during the handover', () => {
     const { signaling, links } = switched();
     signaling.receive({ type: 'candidate', from: 'pA', candidate: { candidate: 'c' } });
-    assert.deepEqual(links[0].calls, [['candidate', { candidate: 'c' }]]);
+    assert.deepEqual(links[0].calls, [['retire'], ['candidate', { candidate: 'c' }]]);
+  });
+
+  test('every direct link is retired: it bridges the handover and is never restarted', () => {
+    const { links } = switched();
+    assert.deepEqual(links.map((l) => l.calls), [[['retire']], [['retire']]]);
+  });
+
+  test('after the linger time the peer hears that the direct link is closed', () => {
+    const { signaling, links, sfuLinks, clock } = switched();
+    sfuLinks[0].play();
+    clock.runAll();
+    assert.equal(links[0].closed, true);
+    assert.deepEqual(signaling.messages(), [
+      { type: 'handover', to: 'pA' }, { type: 'handover', to: 'pA', closed: true },
+    ]);
+  });
+
+  test('told the direct link is closed: the tile goes to the SFU link, whatever it shows yet', () => {
+    const { call, signaling, links, sfuLinks } = switched();
+    const states = record(call, ['peer-state']);
+    sfuLinks[0].reach('reconnecting');
+    signaling.receive({ type: 'handover', from: 'pA', closed: true });
+    const alice = call.peers.get('pA');
+    assert.equal(alice.link, sfuLinks[0]);
+    assert.equal(links[0].closed, true);
+    assert.deepEqual(states.map(([, d]) => [d.peer.peerId, d.state]), [['pA', 'reconnecting']]);
+  });
+
+  test('a direct link that breaks during the handover gives the tile to the SFU link', () => {
+    const { call, links, sfuLinks } = switched();
+    links[1].reach('reconnecting');
+    const carol = call.peers.get('pC');
+    assert.equal(carol.link, sfuLinks[1]);
+    assert.equal(links[1].closed, true);
+    assert.equal(carol.mesh, null);
+  });
+
+  test('before the handover a direct link that breaks stays (it restarts ICE itself)', () => {
+    const { call, links } = inCall({ media: 'mesh' });
+    links[0].reach('reconnecting');
+    assert.equal(call.peers.get('pA').link, links[0]);
+    assert.equal(links[0].closed, false);
+  });
+});
+
+describe('the newcomer whose join moved the call to the SFU', () => {
+  test('bridges directly to everyone, impolite, while their SFU pictures come', () => {
+    const { call, links, sfuLinks, sessions } = inCall({ media: 'sfu', handover: true });
+    // Receive-only: the others see the newcomer through the SFU, at no extra encoding.
+    assert.deepEqual(links.map((l) => [l.peerId, l.polite, l.receiveOnly, l.calls]), [
+      ['pA', false, true, [['retire']]], ['pC', false, true, [['retire']]],
+    ]);
+    assert.deepEqual(sfuLinks.map((l) => l.peerId), ['pA', 'pC']);
+    assert.deepEqual(sessions[0].calls, [['start']]);
+    assert.deepEqual([...call.peers.values()].map((p) => p.link === p.mesh), [true, true]);
+  });
+
+  test('the SFU pictures take over and close the bridge at once (it carries nothing of ours)', () => {
+    const { call, signaling, links, sfuLinks } = inCall({ media: 'sfu', handover: true });
+    sfuLinks[0].play();
+    assert.equal(call.peers.get('pA').link, sfuLinks[0]);
+    assert.equal(links[0].closed, true);
+    assert.deepEqual(signaling.messages(), [{ type: 'handover', to: 'pA' }]);
+  });
+
+  test('without the handover flag a newcomer to an SFU call makes no direct link', () => {
+    const { links } = inCall({ media: 'sfu' });
+    assert.deepEqual(links, []);
+  });
+
+  test('the others answer the newcomer on a polite bridge, once', () => {
+    const { call, signaling, links, sfuLinks } = inCall({ media: 'sfu', peers: [peer('pA', ALICE)] });
+    signaling.receive({ type: 'peer-joined', peer: peer('pE', CAROL) });
+    signaling.receive({ type: 'offer', from: 'pE', sdp: 'direct-offer' });
+    const erin = call.peers.get('pE');
+    assert.deepEqual(links.map((l) => [l.peerId, l.polite, l.receiveOnly, l.calls]), [
+      ['pE', true, false, [['retire'], ['description', 'offer', 'direct-offer']]],
+    ]);
+    // The bridge carries our pictures to them, none of theirs: their tile waits for the SFU.
+    assert.equal(erin.link, sfuLinks[1]);
+    sfuLinks[1].play();
+    signaling.receive({ type: 'handover', from: 'pE' });
+    assert.equal(links[0].closed, true);
+    signaling.receive({ type: 'offer', from: 'pE', sdp: 'again' });
+    assert.equal(links.length, 1);
+    assert.equal(erin.link, sfuLinks[1]);
   });
 });
 

@@ -1,0 +1,236 @@
+// The SFU session's two connections and their watchdog (static/js/sfu.js), on
+// a fake RTCPeerConnection and a clock the test runs: ICE restart first when
+// the connection had been up, then a fresh one with a growing wait.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import {
+  DISCONNECTED_GRACE_MS, RETRY_MAX_MS, SETUP_TIMEOUT_MS, SfuSession,
+} from '../../static/js/sfu.js';
+
+/** Just enough of RTCPeerConnection for the session, driven by the test. */
+class FakePeerConnection extends EventTarget {
+  static made = [];
+
+  constructor(config) {
+    super();
+    this.config = config;
+    this.connectionState = 'new';
+    this.signalingState = 'stable';
+    this.localDescription = null;
+    this.offers = 0;
+    this.closed = false;
+    FakePeerConnection.made.push(this);
+  }
+
+  addTransceiver(kind) {
+    return { sender: { kind, replaceTrack: async () => {} } };
+  }
+
+  async createOffer({ iceRestart = false } = {}) {
+    this.offers += 1;
+    return { type: 'offer', sdp: `offer ${this.offers}${iceRestart ? ' ice-restart' : ''}` };
+  }
+
+  async setLocalDescription(description) {
+    if (description) this.localDescription = description;
+    else if (this.signalingState === 'have-remote-offer') this.localDescription = { type: 'answer', sdp: 'answer' };
+    else this.localDescription = await this.createOffer();
+    this.signalingState = this.localDescription.type === 'offer' ? 'have-local-offer' : 'stable';
+  }
+
+  async setRemoteDescription({ type }) {
+    this.signalingState = type === 'offer' ? 'have-remote-offer' : 'stable';
+  }
+
+  getTransceivers() { return []; }
+
+  getConfiguration() { return this.config; }
+
+  setConfiguration(config) { this.config = config; }
+
+  close() { this.closed = true; }
+
+  reach(state) {
+    this.connectionState = state;
+    this.dispatchEvent(new Event('connectionstatechange'));
+  }
+}
+
+function manualClock() {
+  const timers = new Map();
+  let next = 1;
+  return {
+    timers,
+    setTimeout: (fn, ms) => { timers.set(next, { fn, ms }); return next++; },
+    clearTimeout: (id) => timers.delete(id),
+    /** The waits of the timers pending now, shortest first. */
+    waits: () => [...timers.values()].map((t) => t.ms).sort((a, b) => a - b),
+    /** Run the timers pending now (not the ones they set). */
+    run() {
+      for (const [id, { fn }] of [...timers]) { timers.delete(id); fn(); }
+    },
+  };
+}
+
+async function settle(session) {
+  await session.pending;
+  await session.pending;
+}
+
+function started() {
+  FakePeerConnection.made = [];
+  const sent = [];
+  const clock = manualClock();
+  let ids = 0;
+  const session = new SfuSession({
+    config: { iceServers: [] },
+    media: { outgoing: () => null, stream: {} },
+    send: (message) => { sent.push(message); ids += 1; return `c${ids}`; },
+    RTCPeerConnectionImpl: FakePeerConnection,
+    clock,
+  });
+  const states = [];
+  session.addEventListener('state', ({ detail }) => states.push([detail.role, detail.state]));
+  return { session, sent, clock, states };
+}
+
+const OFFER = { sdp: 'janus offer', streams: [{ mid: '0', kind: 'video', peerId: 'pA' }], fresh: true };
+
+describe('the publisher connection', () => {
+  test('one not connected within the setup time is published afresh, with a growing wait', async () => {
+    const { session, sent, clock, states } = started();
+    session.start();
+    await settle(session);
+    const first = session.publisher;
+    assert.deepEqual(sent.map((m) => m.type), ['sfu-offer']);
+    assert.deepEqual(clock.waits(), [SETUP_TIMEOUT_MS]);
+
+    clock.run(); // the setup time passes: never connected, so no ICE restart
+    assert.deepEqual(states.at(-1), ['publisher', 'recovering']);
+    assert.deepEqual(clock.waits(), [1000]);
+    clock.run();
+    await settle(session);
+    assert.notEqual(session.publisher, first);
+    assert.equal(first.closed, true);
+    assert.deepEqual(sent.map((m) => m.type), ['sfu-offer', 'sfu-offer']);
+
+    clock.run(); // fails again: twice the wait
+    assert.deepEqual(clock.waits(), [2000]);
+  });
+
+  test('one that drops after it was up gets an ICE restart on the same connection first', async () => {
+    const { session, sent, clock } = started();
+    session.start();
+    await settle(session);
+    const pc = session.publisher;
+    await session.handleAnswer({ sdp: 'answer', re: 'c1' });
+    pc.reach('connected');
+    assert.deepEqual(clock.waits(), []);
+
+    pc.reach('disconnected');
+    assert.deepEqual(clock.waits(), [DISCONNECTED_GRACE_MS]);
+    clock.run();
+    await settle(session);
+    assert.equal(session.publisher, pc);
+    assert.deepEqual(sent.at(-1), { type: 'sfu-offer', sdp: 'offer 2 ice-restart' });
+
+    pc.reach('failed'); // the restart did not help: a new connection
+    clock.run();
+    await settle(session);
+    assert.notEqual(session.publisher, pc);
+  });
+
+  test('back before the grace ends: nothing is restarted', async () => {
+    const { session, clock } = started();
+    session.start();
+    await settle(session);
+    session.publisher.reach('connected');
+    session.publisher.reach('disconnected');
+    session.publisher.reach('connected');
+    assert.deepEqual(clock.waits(), []);
+  });
+});
+
+describe('the receiving connection', () => {
+  test('one never connected: a fresh subscription is asked for, and again with a growing wait', async () => {
+    const { session, sent, clock } = started();
+    await session.handleOffer(OFFER);
+    assert.deepEqual(sent, [{ type: 'sfu-answer', sdp: 'answer' }]);
+    assert.deepEqual(clock.waits(), [SETUP_TIMEOUT_MS]);
+
+    clock.run();
+    assert.deepEqual(clock.waits(), [1000]);
+    clock.run();
+    assert.deepEqual(sent.at(-1), { type: 'sfu-resubscribe', iceRestart: false });
+    assert.deepEqual(clock.waits(), [SETUP_TIMEOUT_MS]);
+
+    // No fresh offer came (refused, or lost): the watchdog asks again, later.
+    clock.run();
+    assert.deepEqual(clock.waits(), [2000]);
+  });
+
+  test('one that was up and failed: an ICE restart by the server first, then a fresh one', async () => {
+    const { session, sent, clock } = started();
+    await session.handleOffer(OFFER);
+    const pc = session.subscriber;
+    pc.reach('connected');
+    pc.reach('failed');
+    assert.deepEqual(sent.at(-1), { type: 'sfu-resubscribe', iceRestart: true });
+
+    // The server's ICE-restart offer is for the same connection.
+    await session.handleOffer({ ...OFFER, fresh: false });
+    assert.equal(session.subscriber, pc);
+    clock.run(); // still not connected
+    clock.run();
+    assert.deepEqual(sent.at(-1), { type: 'sfu-resubscribe', iceRestart: false });
+
+    await session.handleOffer(OFFER); // the fresh one: a new connection, a clean slate
+    assert.notEqual(session.subscriber, pc);
+    assert.equal(pc.closed, true);
+    session.subscriber.reach('connected');
+    assert.deepEqual(clock.waits(), []);
+    assert.equal(session.watch.subscriber.failures, 0);
+  });
+
+  test('an update never lands on a new connection: only a fresh offer makes one', async () => {
+    const { session } = started();
+    await session.handleOffer(OFFER);
+    const pc = session.subscriber;
+    pc.reach('failed');
+    await session.handleOffer({ ...OFFER, fresh: false });
+    assert.equal(session.subscriber, pc);
+  });
+
+  test('closing stops every timer', async () => {
+    const { session, clock } = started();
+    session.start();
+    await settle(session);
+    await session.handleOffer(OFFER);
+    assert.equal(clock.waits().length, 2);
+    session.close();
+    assert.deepEqual(clock.waits(), []);
+  });
+
+  test('the waits never pass the cap', async () => {
+    const { session, clock } = started();
+    await session.handleOffer(OFFER);
+    for (let i = 0; i < 12; i += 1) clock.run();
+    assert.ok(clock.waits().every((ms) => ms <= RETRY_MAX_MS), clock.waits());
+  });
+});
+
+describe('fresh TURN credentials', () => {
+  test('reach both live connections and the next ones', async () => {
+    const { session } = started();
+    session.start();
+    await settle(session);
+    await session.handleOffer(OFFER);
+    session.setIceServers({ iceServers: [{ urls: ['turn:t'] }] });
+    assert.deepEqual(
+      [session.publisher.config.iceServers, session.subscriber.config.iceServers, session.config.iceServers],
+      [[{ urls: ['turn:t'] }], [{ urls: ['turn:t'] }], [{ urls: ['turn:t'] }]],
+    );
+  });
+});
