@@ -252,6 +252,8 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     # First: refuses (429) while a client is locked out, before any password check.
     "axes.backends.AxesStandaloneBackend",
+    # Authenticates nobody: marks the attempts that get their password hashed.
+    "accounts.backends.PasswordCheckMark",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Login brute-force protection (django-axes): after AXES_FAILURE_LIMIT wrong
@@ -267,6 +269,19 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "accounts.views.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_VERBOSE = False
+# Failed logins per client address (accounts/limits.py), whatever the username:
+# a script trying fresh usernames costs a password hash each. LIMIT at once (a
+# classroom of 30 behind one NAT address with three typos each fits), then one
+# per WINDOW/LIMIT seconds (6 s: ten hashes a minute); past it 429 with
+# Retry-After, before any hash. Logins that succeed are not counted.
+LOGIN_FAILURE_ADDRESS_LIMIT = env_int("LOGIN_FAILURE_ADDRESS_LIMIT", 100)
+LOGIN_FAILURE_ADDRESS_WINDOW = env_int("LOGIN_FAILURE_ADDRESS_WINDOW", 600)
+for _name in (
+    "LOGIN_FAILURE_ADDRESS_LIMIT",
+    "LOGIN_FAILURE_ADDRESS_WINDOW",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1")
 CSRF_FAILURE_VIEW = "accounts.views.csrf_failure"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "lobby"
