@@ -7,6 +7,10 @@
   50 an hour at most, as before. A wait rather than a puzzle (a proof of
   work) because the cost that matters is the accounts, not the requests: a
   script would solve the puzzle as fast as a browser does.
+- Sign-up forms, valid or not: each one says whether its username is taken,
+  so they are counted before the form is looked at
+  (`SIGNUP_ATTEMPT_ADDRESS_LIMIT` at once, then one per
+  window/limit seconds); past that the answer says only when to try again.
 - Failed logins, whatever the username: each costs a full password hash
   (Django hashes once for a username nobody has, so that the time does not
   tell which names exist), so a script trying fresh usernames could keep a
@@ -40,6 +44,18 @@ def signup_turn(*, address: str | None) -> counters.Turn:
         f"{settings.CHANNEL_LAYER_PREFIX}:signups:{key}",
         limit=settings.SIGNUPS_PER_ADDRESS_PER_HOUR,
         window=3600,
+    )
+
+
+def signup_attempt_turn(*, address: str | None) -> counters.Turn:
+    """Count one sign-up form from `address` before it is validated, or say when one may be."""
+    key = address_key(address)
+    if key is None:
+        return counters.Turn(allowed=True, wait=0.0)
+    return counters.throttle_sync(
+        f"{settings.CHANNEL_LAYER_PREFIX}:signup-attempts:{key}",
+        limit=settings.SIGNUP_ATTEMPT_ADDRESS_LIMIT,
+        window=settings.SIGNUP_ATTEMPT_ADDRESS_WINDOW,
     )
 
 

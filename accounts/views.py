@@ -16,7 +16,7 @@ from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.generic import CreateView
 
 from accounts.backends import password_checked
-from accounts.limits import login_not_failed, login_turn, signup_turn
+from accounts.limits import login_not_failed, login_turn, signup_attempt_turn, signup_turn
 from api.base import error_response, is_api_path
 
 
@@ -35,6 +35,20 @@ class SignupView(CreateView):
         if request.user.is_authenticated:
             return redirect("lobby")
         return super().dispatch(request, *args, **kwargs)
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # Counted before the form is read: each answer says whether its name is
+        # taken, so past the address's rate the form is not looked at, and the
+        # page is the same whatever name was asked about.
+        turn = signup_attempt_turn(address=client_ip(request))
+        if not turn.allowed:
+            seconds, when = _retry_in(turn.wait)
+            refusal = f"Many sign-ups were tried from your network just now. Try again in {when}."
+            context = {"form": self.form_class(), "refusal": refusal}
+            response = render(request, self.template_name, context, status=429)
+            response["Retry-After"] = str(seconds)
+            return response
+        return super().post(request, *args, **kwargs)
 
     def form_valid(self, form: UserCreationForm) -> HttpResponse:
         # Counted only once the form is valid: a typo costs nothing, a script

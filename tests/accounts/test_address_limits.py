@@ -7,6 +7,7 @@ does), so "per minute" is exact and nothing waits.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -140,3 +141,55 @@ def test_a_login_refused_by_axes_takes_nothing_from_the_address(counted, make_us
     assert counted == []
     answers = [api_login(SCHOOL, f"x{n}", "x").status_code for n in range(96)]
     assert answers == [401] * 95 + [429]
+
+
+def signup(client: Client, username: str, password: str = PASSWORD):
+    return client.post(
+        "/accounts/signup/", {"username": username, "password1": password, "password2": password}
+    )
+
+
+def unmasked(page: bytes) -> bytes:
+    return re.sub(rb'name="csrfmiddlewaretoken" value="[^"]+"', b"", page)
+
+
+TAKEN = b"A user with that username already exists."
+
+
+def test_the_sign_up_form_answers_whether_a_name_is_taken_only_so_often(make_user, clock, settings):
+    """100 probes of taken names are answered; past them 429, the same page for taken and free."""
+    assert settings.SIGNUP_ATTEMPT_ADDRESS_LIMIT == 100
+    for n in range(3):
+        make_user(f"member{n}")
+    prober = Client(REMOTE_ADDR=SCHOOL)
+    for n in range(100):
+        # A password that fails too: no account is ever made, only the name is tested.
+        answer = signup(prober, f"member{n % 3}", "1")
+        assert answer.status_code == 200
+        assert TAKEN in answer.content
+    taken = signup(prober, "member0", "1")
+    free = signup(prober, "nobody-has-this", "1")
+    assert (taken.status_code, free.status_code) == (429, 429)
+    assert taken["Retry-After"] == free["Retry-After"] == "6"
+    message = b"Many sign-ups were tried from your network just now. Try again in 6 seconds."
+    for page in (taken, free):
+        assert message in page.content
+        assert TAKEN not in page.content
+    # The same page, but for the CSRF token's masking: nothing about the name.
+    assert unmasked(taken.content) == unmasked(free.content)
+    # Another address asks freely; the prober gets one answer per 6 s.
+    assert TAKEN in signup(Client(REMOTE_ADDR=ELSEWHERE), "member1", "1").content
+    clock[0] += 6
+    assert TAKEN in signup(prober, "member2", "1").content
+    assert signup(prober, "member2", "1").status_code == 429
+
+
+def test_a_classroom_signs_up_with_typos_behind_one_address(clock, django_user_model):
+    """30 sign-ups from one address, each after a mistyped attempt or two: all 30 made."""
+    for n in range(30):
+        pupil = Client(REMOTE_ADDR=SCHOOL)
+        assert signup(pupil, f"newpupil{n}", "short").status_code == 200  # too short
+        if n % 2:
+            assert signup(pupil, f"newpupil{n}", "1234567890").status_code == 200  # only digits
+        assert signup(pupil, f"newpupil{n}").status_code == 302
+    assert django_user_model.objects.filter(username__startswith="newpupil").count() == 30
