@@ -566,6 +566,16 @@ JANUS_ADMIN_KEY = env_str("JANUS_ADMIN_KEY")
 # Rooms in `auto` media mode (the default) stay peer to peer up to this many
 # people and move to the SFU when one more joins (and Janus answers).
 MESH_MAX_PEERS = env_int("MESH_MAX_PEERS", 4)
+# An `auto` room on the SFU goes back to direct (mesh) once it has had
+# MESH_MAX_PEERS people or fewer for MESH_RETURN_AFTER seconds (someone who
+# leaves and comes back within it changes nothing: no flapping); the Janus
+# room is destroyed SFU_RETURN_GRACE seconds later, the browsers' time to set
+# up their direct links while still receiving through the SFU. The grace is
+# shorter than the delay, so a room's next return never meets its last grace.
+MESH_RETURN_AFTER = env_int("MESH_RETURN_AFTER", 60)
+SFU_RETURN_GRACE = env_int("SFU_RETURN_GRACE", 30)
+if not 1 <= SFU_RETURN_GRACE < MESH_RETURN_AFTER:
+    raise ImproperlyConfigured("SFU_RETURN_GRACE must be at least 1 and below MESH_RETURN_AFTER")
 # The largest capacity of an `sfu` or `auto` room (mesh rooms: 12); each Janus
 # room admits its room's capacity of publishers.
 SFU_CAPACITY_MAX = env_int("SFU_CAPACITY_MAX", 50)
