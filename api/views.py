@@ -7,6 +7,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.backends import password_checked
+from accounts.limits import login_not_failed, login_turn
+from accounts.views import client_ip, login_slowed
 from api.base import ApiError, api_view, read_json_object
 from rooms import errors, limits, services, wire
 from rooms import protocol as p
@@ -40,7 +43,15 @@ def auth_login(request: HttpRequest) -> HttpResponse:
         if "\x00" in value:
             # As Django's forms do: no database can be asked about it.
             raise ApiError(400, "bad-request", f"'{field}' must not contain NUL characters.")
+    # A failure of the address is taken before the password is hashed and given
+    # back unless one was hashed in vain (accounts/limits.py).
+    address = client_ip(request)
+    turn = login_turn(address=address)
+    if not turn.allowed:
+        return login_slowed(request, wait=turn.wait)
     user = authenticate(request, username=username, password=password)
+    if user is not None or not password_checked(request):
+        login_not_failed(address=address)
     if user is None:
         raise ApiError(401, "invalid-credentials", "Wrong username or password.")
     login(request, user)

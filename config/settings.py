@@ -252,6 +252,8 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     # First: refuses (429) while a client is locked out, before any password check.
     "axes.backends.AxesStandaloneBackend",
+    # Authenticates nobody: marks the attempts that get their password hashed.
+    "accounts.backends.PasswordCheckMark",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Login brute-force protection (django-axes): after AXES_FAILURE_LIMIT wrong
@@ -267,6 +269,26 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "accounts.views.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_VERBOSE = False
+# Failed logins per client address (accounts/limits.py), whatever the username:
+# a script trying fresh usernames costs a password hash each. LIMIT at once (a
+# classroom of 30 behind one NAT address with three typos each fits), then one
+# per WINDOW/LIMIT seconds (6 s: ten hashes a minute); past it 429 with
+# Retry-After, before any hash. Logins that succeed are not counted.
+LOGIN_FAILURE_ADDRESS_LIMIT = env_int("LOGIN_FAILURE_ADDRESS_LIMIT", 100)
+LOGIN_FAILURE_ADDRESS_WINDOW = env_int("LOGIN_FAILURE_ADDRESS_WINDOW", 600)
+# Sign-up forms submitted per client address, valid or not (each one says
+# whether its username is taken): LIMIT at once, then one per WINDOW/LIMIT
+# seconds; past it 429 saying only when to try again.
+SIGNUP_ATTEMPT_ADDRESS_LIMIT = env_int("SIGNUP_ATTEMPT_ADDRESS_LIMIT", 100)
+SIGNUP_ATTEMPT_ADDRESS_WINDOW = env_int("SIGNUP_ATTEMPT_ADDRESS_WINDOW", 600)
+for _name in (
+    "LOGIN_FAILURE_ADDRESS_LIMIT",
+    "LOGIN_FAILURE_ADDRESS_WINDOW",
+    "SIGNUP_ATTEMPT_ADDRESS_LIMIT",
+    "SIGNUP_ATTEMPT_ADDRESS_WINDOW",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1")
 CSRF_FAILURE_VIEW = "accounts.views.csrf_failure"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "lobby"
@@ -544,6 +566,16 @@ JANUS_ADMIN_KEY = env_str("JANUS_ADMIN_KEY")
 # Rooms in `auto` media mode (the default) stay peer to peer up to this many
 # people and move to the SFU when one more joins (and Janus answers).
 MESH_MAX_PEERS = env_int("MESH_MAX_PEERS", 4)
+# An `auto` room on the SFU goes back to direct (mesh) once it has had
+# MESH_MAX_PEERS people or fewer for MESH_RETURN_AFTER seconds (someone who
+# leaves and comes back within it changes nothing: no flapping); the Janus
+# room is destroyed SFU_RETURN_GRACE seconds later, the browsers' time to set
+# up their direct links while still receiving through the SFU. The grace is
+# shorter than the delay, so a room's next return never meets its last grace.
+MESH_RETURN_AFTER = env_int("MESH_RETURN_AFTER", 60)
+SFU_RETURN_GRACE = env_int("SFU_RETURN_GRACE", 30)
+if not 1 <= SFU_RETURN_GRACE < MESH_RETURN_AFTER:
+    raise ImproperlyConfigured("SFU_RETURN_GRACE must be at least 1 and below MESH_RETURN_AFTER")
 # The largest capacity of an `sfu` or `auto` room (mesh rooms: 12); each Janus
 # room admits its room's capacity of publishers.
 SFU_CAPACITY_MAX = env_int("SFU_CAPACITY_MAX", 50)

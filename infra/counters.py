@@ -11,7 +11,9 @@ this process's memory. Used for join attempts (rooms/limits.py) and sign-ups
 rather than a cap, for what should be slowed, not stopped: `limit` events
 per `window` seconds at once, then one every `window / limit` seconds. It
 says how long the caller must wait for its turn, or that its turn is further
-off than it may wait (and then counts nothing).
+off than it may wait (and then counts nothing). `unthrottle` gives one event
+back: what is counted before the work it guards, and was not the kind of event
+being limited after all (a login that succeeded).
 """
 
 from __future__ import annotations
@@ -56,6 +58,18 @@ tat = tat + interval
 redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
 if wait < 0 then wait = 0 end
 return tostring(wait)
+"""
+
+# Give one event back: the TAT moves back one interval (ARGV: now, the interval).
+_UNTHROTTLE_SCRIPT = """
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0') - tonumber(ARGV[2])
+local now = tonumber(ARGV[1])
+if tat <= now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+end
+return 1
 """
 
 # One strike on KEYS[1]: its count lives ARGV[1] seconds from the first strike,
@@ -151,6 +165,14 @@ class _MemoryCounters:
             self.tats[key] = tat + interval
             return str(max(0.0, wait))
 
+    def unthrottle(self, key: str, *, now: float, interval: float) -> None:
+        with self.lock:
+            tat = self.tats.get(key, 0.0) - interval
+            if tat <= now:
+                self.tats.pop(key, None)
+            else:
+                self.tats[key] = tat
+
     def clear(self) -> None:
         with self.lock:
             self.counts.clear()
@@ -240,6 +262,16 @@ def throttle_sync(key: str, *, limit: int, window: float, max_wait: float = 0) -
     if client is None:
         return _turn(_memory.throttle(key, args))
     return _turn(client.eval(_THROTTLE_SCRIPT, 1, key, *args))
+
+
+def unthrottle_sync(key: str, *, limit: int, window: float) -> None:
+    """Give back one event `throttle_sync` counted on `key` (with the same limit and window)."""
+    now, interval = time.time(), window / limit
+    client = get_sync_redis()
+    if client is None:
+        _memory.unthrottle(key, now=now, interval=interval)
+        return
+    client.eval(_UNTHROTTLE_SCRIPT, 1, key, now, interval)
 
 
 def strike_sync(key: str, *, seconds: int, limit: int) -> int:

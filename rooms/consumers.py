@@ -461,7 +461,9 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     def sfu_seat(self, msg_id: str | None) -> SfuSeat:
         membership = self.membership
-        if membership.media != p.MEDIA_SFU:
+        # A seat made on the SFU serves on after a return to the mesh, until the
+        # browser leaves it (`sfu-leave`) or the grace ends (`sfu.released`).
+        if membership.media != p.MEDIA_SFU and membership.sfu is None:
             raise p.ClientError(
                 p.FORBIDDEN,
                 "This call is direct (peer to peer), not through the SFU.",
@@ -542,6 +544,26 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         with contextlib.suppress(JanusError, TimeoutError):
             await seat.set_layer(msg["peer"], msg["substream"])
 
+    async def on_sfu_leave(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        """The browser receives everyone directly again: its Janus seat goes (no answer)."""
+        membership = self.membership
+        if membership.sfu is None:
+            return
+        await _tolerated(self.close_sfu(membership), "closing a Janus session")
+        if membership.media != p.MEDIA_SFU:
+            # Back on the mesh and the last one out of Janus: its room needs no more grace.
+            with contextlib.suppress(JanusError, TimeoutError):
+                if not await lifecycle.participants(room_id=membership.room_id):
+                    await lifecycle.destroy(room_id=membership.room_id)
+
+    async def on_mode(self, msg: dict[str, Any], msg_id: str | None) -> None:
+        if not self.membership.moderator:
+            raise p.ClientError(p.FORBIDDEN, "only the room's owner can do that", msg_id=msg_id)
+        available = msg["mode"] != p.MEDIA_MESH and await lifecycle.available()
+        await self.moderate(
+            msg_id, services.room_set_mode, mode=msg["mode"], sfu_available=available
+        )
+
     async def close_sfu(self, membership: Membership) -> None:
         """End this person's Janus session (leave, kick, close, a dropped socket)."""
         seat, membership.sfu = membership.sfu, None
@@ -569,6 +591,8 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         p.SFU_LAYER: on_sfu_layer,
         p.HANDOVER: on_forward,
         p.SFU_RESUBSCRIBE: on_sfu_resubscribe,
+        p.MODE: on_mode,
+        p.SFU_LEAVE: on_sfu_leave,
     }
 
     # --- Room membership --------------------------------------------------------------
@@ -817,6 +841,12 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if membership:
             membership.media = event.get("media", membership.media)
             await self.send(text_data=event["text"])
+
+    async def sfu_released(self, event: dict[str, Any]) -> None:
+        """The room went back to the mesh and its grace is over: this socket's Janus seat goes."""
+        membership = self.current(event)
+        if membership is not None and membership.media != p.MEDIA_SFU:
+            await _tolerated(self.close_sfu(membership), "closing a Janus session")
 
     async def peer_joined(self, event: dict[str, Any]) -> None:
         membership = self.current(event)

@@ -52,6 +52,15 @@ SOCKET_REVOKED = "socket.revoked"
 # To every worker: make Janus follow Django (kick feeds, destroy a room); the
 # first worker does it, the others find it done (rooms/sfu/lifecycle.py).
 SFU_CLEANUP = "sfu.cleanup"
+# To every worker: at `at`, see whether an `auto` room that shrank goes back to
+# the mesh (services.room_media_return; the first worker decides, under the lock).
+MEDIA_CHECK = "room.media_check"
+# To every worker: at `at`, a room that went back to the mesh lets go of Janus:
+# its sockets' seats close and the Janus room is destroyed, unless it is on the
+# SFU again by then.
+SFU_RELEASE = "sfu.release"
+# From a worker to one of its sockets: the grace is over, close your Janus seat.
+SFU_RELEASED = "sfu.released"
 
 # The group every worker's Worker listens on (rooms/worker.py).
 WORKERS_GROUP = "workers"
@@ -212,3 +221,17 @@ def sfu_cleanup(*, room_id: int, feeds: tuple[int, ...] = (), destroy: bool = Fa
         group=WORKERS_GROUP,
         event={"type": SFU_CLEANUP, "room": room_id, "feeds": list(feeds), "destroy": destroy},
     )
+
+
+def media_check(*, room_id: int, at: float) -> Outgoing:
+    """Ask every worker to check at `at` (UNIX time) whether room `room_id` goes back to mesh."""
+    return Outgoing(group=WORKERS_GROUP, event={"type": MEDIA_CHECK, "room": room_id, "at": at})
+
+
+def sfu_release(*, room_id: int, at: float) -> Outgoing:
+    """Ask every worker to let go of Janus room `room_id` at `at`, if it is still off the SFU."""
+    return Outgoing(group=WORKERS_GROUP, event={"type": SFU_RELEASE, "room": room_id, "at": at})
+
+
+def sfu_released(*, room_id: int) -> Event:
+    return {"type": SFU_RELEASED, "room": room_id}

@@ -11,6 +11,8 @@ one worker at a time when they share Redis; `manage.py prune` runs it by hand.
   `CALL_HISTORY_RETENTION_DAYS` days ago are deleted, and their call-quality
   reports with them. Rooms stay (closed ones too): their numbers and owners
   are what the admin and the per-account caps look at, and they are small.
+- `auto` rooms whose way back to the mesh is due and was not taken (the
+  worker that was to check them died) go back (`services.room_media_return`).
 - Expired login sessions are cleared (`accounts.services.sessions_prune`:
   what `manage.py clearsessions` does, with the rows that track them).
 """
@@ -39,6 +41,8 @@ class PruneReport:
     sessions_deleted: int
     # Participants, with their quality reports (call history past its retention).
     participants_deleted: int = 0
+    # `auto` rooms taken back to the mesh.
+    rooms_returned: int = 0
     # What the rooms closed must tell (nobody is in them, but a join may race).
     outbox: Outbox = ()
 
@@ -49,6 +53,7 @@ class PruneReport:
             or self.chat_deleted
             or self.sessions_deleted
             or self.participants_deleted
+            or self.rooms_returned
         )
 
 
@@ -75,6 +80,11 @@ def prune(*, now: datetime | None = None) -> PruneReport:
         said = services.room_close_if_idle(room_id=room.pk, before=before)
         closed += bool(said)
         outbox.extend(said)
+    returned = 0
+    for room_id in services.rooms_media_return_due(now=now):
+        said = services.room_media_return(room_id=room_id, now=now)
+        returned += bool(said)
+        outbox.extend(said)
     cutoff = now - timedelta(days=settings.CHAT_RETENTION_DAYS)
     chat = 0
     while True:
@@ -91,6 +101,7 @@ def prune(*, now: datetime | None = None) -> PruneReport:
         participants_deleted=call_history_prune(
             before=now - timedelta(days=settings.CALL_HISTORY_RETENTION_DAYS)
         ),
+        rooms_returned=returned,
         outbox=tuple(outbox),
     )
 

@@ -70,9 +70,13 @@ class Room(models.Model):
     media_mode = models.CharField(
         _("media mode"), max_length=8, choices=MediaMode.choices, default=MediaMode.AUTO
     )
-    # Where the media goes now: mesh or sfu (an `auto` room moves to sfu once,
-    # at its (MESH_MAX_PEERS + 1)th person, and back to mesh only when it empties).
+    # Where the media goes now: mesh or sfu (an `auto` room moves to sfu at its
+    # (MESH_MAX_PEERS + 1)th person, and back to mesh once it has stayed at
+    # MESH_MAX_PEERS or fewer for MESH_RETURN_AFTER seconds, or emptied).
     media = models.CharField(_("media path"), max_length=8, default=MEDIA_MESH)
+    # An `auto` room on the SFU: since when it has had MESH_MAX_PEERS people or
+    # fewer (its way back to mesh); null while it has more, or is on the mesh.
+    media_small_since = models.DateTimeField(_("small on the SFU since"), null=True, blank=True)
     pin_hash = models.CharField(_("PIN (hashed)"), max_length=128, blank=True)
     locked = models.BooleanField(_("locked"), default=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

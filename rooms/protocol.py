@@ -52,6 +52,11 @@ HANDOVER = "handover"
 # The browser's watchdog: its receiving PeerConnection does not come up (or
 # stopped): an ICE restart (`iceRestart`) or a fresh subscription.
 SFU_RESUBSCRIBE = "sfu-resubscribe"
+# Extension: the owner pins the room's media (`mesh`, `sfu`) or lets it follow its size (`auto`).
+MODE = "mode"
+# Extension: the browser receives everyone directly again (the room went back to
+# the mesh): its SFU connections and the server's Janus seat for it can go.
+SFU_LEAVE = "sfu-leave"
 
 # --- Server -> client types ---------------------------------------------------
 JOINED = "joined"
@@ -383,6 +388,13 @@ def _handover(msg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _mode(msg: dict[str, Any]) -> dict[str, Any]:
+    value = msg.get("mode")
+    if type(value) is not str or value not in MEDIA_MODES:
+        raise bad(f"'mode' must be one of {', '.join(MEDIA_MODES)}")
+    return {"type": MODE, "mode": value}
+
+
 def _sfu_resubscribe(msg: dict[str, Any]) -> dict[str, Any]:
     return {"type": SFU_RESUBSCRIBE, "iceRestart": bool(_bool(msg, "iceRestart"))}
 
@@ -504,6 +516,8 @@ VALIDATORS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     SFU_LAYER: _sfu_layer,
     HANDOVER: _handover,
     SFU_RESUBSCRIBE: _sfu_resubscribe,
+    MODE: _mode,
+    SFU_LEAVE: _bare,
 }
 
 # Types that need the connection to be in a room.
@@ -511,6 +525,7 @@ IN_ROOM_TYPES = frozenset(
     {
         OFFER, ANSWER, CANDIDATE, MEDIA, CHAT, LEAVE, KICK, LOCK, UNLOCK, CLOSE, QUALITY,
         SFU_OFFER, SFU_ANSWER, SFU_CANDIDATE, SFU_LAYER, HANDOVER, SFU_RESUBSCRIBE,
+        MODE, SFU_LEAVE,
     }
 )  # fmt: skip
 

@@ -208,3 +208,8 @@ def participants_active_before(*, seconds: float) -> list[str]:
             "peer_id", flat=True
         )
     )
+
+
+def room_media(*, room_id: int) -> str | None:
+    """Where room `room_id`'s media goes now (mesh or sfu); None once it is closed."""
+    return Room.objects.open().filter(pk=room_id).values_list("media", flat=True).first()

@@ -214,7 +214,9 @@ def room_join(
     (`sfu_available` False: `SfuUnavailable`); an `auto` room on the mesh
     moves to the SFU when this join takes it past MESH_MAX_PEERS people and
     Janus answers, decided here under the room's lock so exactly one join
-    makes the switch; everyone hears `room-updated` before the newcomer.
+    makes the switch; everyone hears `room-updated` before the newcomer. An
+    `auto` room on the SFU on its way back to the mesh (`room_media_return`)
+    that this join takes past MESH_MAX_PEERS again stays on the SFU.
 
     One read of the room under its lock decides everything (closed, locked,
     PIN, whether it has any chat), then capacity is checked and the
@@ -273,6 +275,10 @@ def room_join(
         if switched:
             Room.objects.filter(pk=room.pk).update(media=protocol.MEDIA_SFU)
             room.media = protocol.MEDIA_SFU
+        elif room.media_small_since is not None and len(present) + 1 > settings.MESH_MAX_PEERS:
+            # Grown again before its delay ran out: it stays on the SFU (no flapping).
+            Room.objects.filter(pk=room.pk).update(media_small_since=None)
+            room.media_small_since = None
     participant.user = user
     group = room.group_name
     # The seat taken over leaves first (the others see it go before they see
@@ -416,19 +422,152 @@ def participant_leave(*, peer_id: str, reason: str) -> Outbox:
 def _sfu_after_leave(*, room: Room, participant: Participant, reason: str) -> Outbox:
     """Janus follows a departure: a kicked or expired feed goes; an empty room is destroyed.
 
-    An `auto` room that empties goes back to the mesh for whoever comes next
-    (the only way back: a call in progress stays on the SFU).
+    An `auto` room that empties goes back to the mesh at once for whoever
+    comes next; one that shrinks to MESH_MAX_PEERS starts its way back
+    (`_media_return_clock`).
     """
     if not room.participants.filter(left_at__isnull=True).exists():
         if room.media_mode == Room.MediaMode.AUTO:
             Room.objects.filter(pk=room.pk, media=protocol.MEDIA_SFU).update(
-                media=protocol.MEDIA_MESH
+                media=protocol.MEDIA_MESH, media_small_since=None
             )
         return (events.sfu_cleanup(room_id=room.pk, destroy=True),)
+    outbox: list[events.Outgoing] = []
     if reason in (Participant.LeftReason.KICKED, Participant.LeftReason.TIMEOUT):
         # Their worker may be dead: whoever gets this kicks the feed.
-        return (events.sfu_cleanup(room_id=room.pk, feeds=(participant.pk,)),)
-    return ()
+        outbox.append(events.sfu_cleanup(room_id=room.pk, feeds=(participant.pk,)))
+    if room.media_mode == Room.MediaMode.AUTO:
+        outbox.extend(_media_return_clock(room_id=room.pk))
+    return tuple(outbox)
+
+
+def _locked_room(*, room_id: int, **conditions: object) -> Room | None:
+    """The open room `room_id` under its row lock (as a join takes it), if it meets `conditions`."""
+    return (
+        Room.objects.select_for_update(no_key=True)
+        .filter(pk=room_id, closed_at__isnull=True, **conditions)
+        .first()
+    )
+
+
+def _media_return_clock(*, room_id: int) -> Outbox:
+    """An `auto` room on the SFU that shrank to MESH_MAX_PEERS: start its way back to the mesh.
+
+    Under the room's lock, like the join that would take it past the limit
+    again (and stop the clock): whichever comes second sees the other's
+    doing, on any worker. Every worker is asked to check it when the delay
+    has run (`room.media_check`); the housekeeping checks whatever that lost.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        room = _locked_room(
+            room_id=room_id,
+            media_mode=Room.MediaMode.AUTO,
+            media=protocol.MEDIA_SFU,
+            media_small_since__isnull=True,
+        )
+        if room is None or not (
+            0 < room.participants.filter(left_at__isnull=True).count() <= settings.MESH_MAX_PEERS
+        ):
+            return ()
+        Room.objects.filter(pk=room_id).update(media_small_since=now)
+    return (events.media_check(room_id=room_id, at=now.timestamp() + settings.MESH_RETURN_AFTER),)
+
+
+def room_media_return(*, room_id: int, now: datetime | None = None) -> Outbox:
+    """Take an `auto` room back to the mesh if it has stayed small for MESH_RETURN_AFTER seconds.
+
+    Every worker calls this when the check it was asked for is due (and the
+    housekeeping for checks that were lost): under the room's lock the first
+    finds the room due and moves it, the others find nothing to do, as does
+    a check whose room grew again meanwhile. Everyone in the room hears
+    `room-updated` with media mesh; Janus keeps serving them for
+    SFU_RETURN_GRACE seconds (`sfu.release`), while their browsers set up
+    their direct links.
+    """
+    now = now or timezone.now()
+    due = now - timedelta(seconds=settings.MESH_RETURN_AFTER)
+    with transaction.atomic():
+        room = _locked_room(
+            room_id=room_id,
+            media_mode=Room.MediaMode.AUTO,
+            media=protocol.MEDIA_SFU,
+            media_small_since__lte=due,
+        )
+        if room is None:
+            return ()
+        present = room.participants.filter(left_at__isnull=True).count()
+        if present > settings.MESH_MAX_PEERS:
+            return ()  # a join past the limit stops the clock, so this is never due
+        Room.objects.filter(pk=room_id).update(media=protocol.MEDIA_MESH, media_small_since=None)
+        room.media, room.media_small_since = protocol.MEDIA_MESH, None
+    return (
+        *room_announce_update(room=room, participants=present),
+        events.sfu_release(room_id=room_id, at=now.timestamp() + settings.SFU_RETURN_GRACE),
+    )
+
+
+def rooms_media_return_due(*, now: datetime) -> list[int]:
+    """Rooms whose way back to the mesh is due (the housekeeping's safety net)."""
+    due = now - timedelta(seconds=settings.MESH_RETURN_AFTER)
+    return list(
+        Room.objects.open()
+        .filter(media=protocol.MEDIA_SFU, media_small_since__lte=due)
+        .values_list("pk", flat=True)
+    )
+
+
+def room_set_mode(
+    *, room_id: int, mode: str, sfu_available: bool, now: datetime | None = None
+) -> Outbox:
+    """The owner pins the room's media to `mesh` or `sfu`, or lets it follow its size (`auto`).
+
+    Capacity rules as at creation: a room may be pinned to the mesh only if
+    its capacity is a mesh room's (at most CAPACITY_MAX, 12), whoever is in
+    it now (`InvalidRoom`); moving to the SFU needs Janus (`SfuUnavailable`).
+    `auto` takes a room on the mesh with more than MESH_MAX_PEERS people to
+    the SFU (when Janus answers), and starts a small one on the SFU on its
+    way back. Everyone hears `room-updated`; a room that leaves the SFU lets
+    go of Janus after SFU_RETURN_GRACE, as in `room_media_return`. The
+    caller checked that the actor may moderate. Nothing when unchanged.
+    """
+    if mode not in Room.MediaMode.values:
+        raise errors.InvalidRoom(f"mode must be one of {', '.join(Room.MediaMode.values)}")
+    now = now or timezone.now()
+    with transaction.atomic():
+        room = _locked_room(room_id=room_id)
+        if room is None or room.media_mode == mode:
+            return ()
+        if room.capacity > capacity_max(mode):
+            raise errors.InvalidRoom(
+                f"A room with media '{mode}' holds at most {capacity_max(mode)} people."
+            )
+        present = room.participants.filter(left_at__isnull=True).count()
+        was = room.media
+        media = {
+            Room.MediaMode.MESH: protocol.MEDIA_MESH,
+            Room.MediaMode.SFU: protocol.MEDIA_SFU,
+        }.get(mode, was)
+        if mode == Room.MediaMode.AUTO and was == protocol.MEDIA_MESH and sfu_available:
+            media = protocol.MEDIA_SFU if present > settings.MESH_MAX_PEERS else was
+        if media == protocol.MEDIA_SFU and was != protocol.MEDIA_SFU and not sfu_available:
+            raise errors.SfuUnavailable()
+        small = mode == Room.MediaMode.AUTO and media == protocol.MEDIA_SFU
+        since = now if small and 0 < present <= settings.MESH_MAX_PEERS else None
+        Room.objects.filter(pk=room_id).update(
+            media_mode=mode, media=media, media_small_since=since
+        )
+        room.media_mode, room.media, room.media_small_since = mode, media, since
+    outbox = list(room_announce_update(room=room, participants=present))
+    if was == protocol.MEDIA_SFU and media == protocol.MEDIA_MESH:
+        outbox.append(
+            events.sfu_release(room_id=room_id, at=now.timestamp() + settings.SFU_RETURN_GRACE)
+        )
+    if since is not None:
+        outbox.append(
+            events.media_check(room_id=room_id, at=now.timestamp() + settings.MESH_RETURN_AFTER)
+        )
+    return tuple(outbox)
 
 
 def participant_expire(*, peer_id: str) -> Outbox:

@@ -14,6 +14,10 @@
   (rooms/revocation.py) and closes their sockets here.
 - Makes Janus follow Django (`sfu.cleanup` on the WORKERS group: kick a
   kicked or expired person's feed, destroy a closed or emptied room).
+- Takes `auto` rooms back to the mesh when their delay has run
+  (`room.media_check`), and lets go of their Janus room when the grace has
+  (`sfu.release`): every worker keeps the timer, so any one surviving does
+  it; the first decides under the room's lock, the others find it done.
 - Runs the housekeeping (rooms/housekeeping.py) every `PRUNE_INTERVAL`, one
   worker at a time.
 """
@@ -24,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +40,7 @@ from infra.redis import get_redis, ping_redis
 from rooms import events, housekeeping, observe, selectors, services
 from rooms.connections import get_connections
 from rooms.presence import get_presence
-from rooms.protocol import CLOSE_RECONNECT
+from rooms.protocol import CLOSE_RECONNECT, MEDIA_SFU
 from rooms.sfu import lifecycle
 
 if TYPE_CHECKING:
@@ -69,6 +74,8 @@ class Worker:
         self.cleanups: set[asyncio.Task] = set()
         # Closed sockets' leaves under way (`finish`).
         self.closings: set[asyncio.Task] = set()
+        # Timed room events (`room.media_check`, `sfu.release`), one per kind and room.
+        self.timers: dict[tuple[str, int], asyncio.Task] = {}
 
     # --- Registry -------------------------------------------------------------
 
@@ -206,6 +213,8 @@ class Worker:
                             )
                         )
                         task.add_done_callback(self.cleanups.discard)
+                    elif event.get("type") in (events.MEDIA_CHECK, events.SFU_RELEASE):
+                        self.at(event)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -223,6 +232,52 @@ class Worker:
                 await layer.send(
                     consumer.channel_name, events.socket_revoked(reason=event["reason"])
                 )
+
+    # --- Timed room events -------------------------------------------------------------
+
+    def at(self, event: dict[str, Any]) -> None:
+        """Run a timed room event when its time (`at`, UNIX time) comes; a newer one replaces it."""
+        key = (event["type"], event["room"])
+        previous = self.timers.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+        task = self.timers[key] = asyncio.ensure_future(self._at(event))
+
+        def done(finished: asyncio.Task, key: tuple[str, int] = key) -> None:
+            if self.timers.get(key) is finished:
+                del self.timers[key]
+
+        task.add_done_callback(done)
+
+    async def _at(self, event: dict[str, Any]) -> None:
+        await asyncio.sleep(max(0.0, event["at"] - time.time()))
+        try:
+            if event["type"] == events.MEDIA_CHECK:
+                outbox = await db_call(services.room_media_return)(room_id=event["room"])
+                await events.publish(outbox)
+            else:
+                await self.release_sfu(event["room"])
+        except Exception:
+            observe.worker_failed()
+            logger.warning(
+                "worker: %s of room %s failed", event["type"], event["room"], exc_info=True
+            )
+
+    async def release_sfu(self, room_id: int) -> None:
+        """The grace of a room back on the mesh is over: its seats here close, its Janus room goes.
+
+        Not when it is on the SFU again (grown past MESH_MAX_PEERS, or pinned):
+        its Janus room is in use.
+        """
+        if await db_call(selectors.room_media)(room_id=room_id) == MEDIA_SFU:
+            return
+        layer = get_channel_layer()
+        for consumer in list(self.sockets):
+            membership = consumer.membership
+            if membership is not None and membership.room_id == room_id and membership.sfu:
+                # Into the socket's own queue: handled in order with its frames.
+                await layer.send(consumer.channel_name, events.sfu_released(room_id=room_id))
+        await lifecycle.cleanup(room_id=room_id, feeds=(), destroy_room=True)
 
     # --- Housekeeping -----------------------------------------------------------------------
 

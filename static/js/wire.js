@@ -24,6 +24,8 @@ export const CLIENT_TYPES = Object.freeze({
   SFU_LAYER: "sfu-layer",
   HANDOVER: "handover",
   SFU_RESUBSCRIBE: "sfu-resubscribe",
+  MODE: "mode",
+  SFU_LEAVE: "sfu-leave",
 });
 export const SERVER_TYPES = Object.freeze({
   JOINED: "joined",

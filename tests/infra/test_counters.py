@@ -65,3 +65,35 @@ async def test_a_throttle_takes_its_burst_then_spaces_the_rest(settings, redis, 
     now[0] += 20
     assert await c.throttle(key, limit=3, window=30, max_wait=0) == c.Turn(True, 0.0)
     assert c.throttle_sync(key, limit=3, window=30, max_wait=0) == c.Turn(False, 10.0)
+
+
+@pytest.mark.parametrize("redis", [False, True], ids=["memory", "redis"])
+@pytest.mark.django_db
+def test_an_event_given_back_frees_its_place(settings, redis, monkeypatch):
+    """`unthrottle_sync` undoes one event: the burst is whole again, never more than whole."""
+    import uuid
+
+    from infra import counters as c
+
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0" if redis else ""
+    now = [2_000_000.0]
+    monkeypatch.setattr(c.time, "time", lambda: now[0])
+    key = f"test:unthrottle:{uuid.uuid4().hex}"
+    assert [c.throttle_sync(key, limit=3, window=30).allowed for _ in range(4)] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    c.unthrottle_sync(key, limit=3, window=30)
+    assert c.throttle_sync(key, limit=3, window=30) == c.Turn(True, 0.0)
+    assert c.throttle_sync(key, limit=3, window=30) == c.Turn(False, 10.0)
+    # Given back more often than taken: the burst is 3, not more.
+    for _ in range(5):
+        c.unthrottle_sync(key, limit=3, window=30)
+    assert [c.throttle_sync(key, limit=3, window=30).allowed for _ in range(4)] == [
+        True,
+        True,
+        True,
+        False,
+    ]
