@@ -63,6 +63,9 @@ const NO_PINS = Object.freeze({ get: () => '', set: () => {} });
 // after its peer's pictures play through the SFU, even if the peer never says
 // it receives ours through the SFU too.
 export const HANDOVER_LINGER_MS = 10000;
+// On the way back to direct, the SFU session ends at the latest this long after
+// `room-updated` (inside the server's SFU_RETURN_GRACE, 30 s by default).
+export const RETURN_DEADLINE_MS = 20000;
 
 // Where the call's media goes, as the page says it.
 export const MEDIA_PATH_TEXT = Object.freeze({
@@ -109,6 +112,8 @@ export class Call extends EventTarget {
     this.createSfuLink = createSfuLink;
     this.clock = clock;
     this.sfu = null; // the SfuSession while the call goes through the SFU
+    this.returning = false; // the room went back to direct; the SFU still bridges
+    this.returnTimer = null;
     this.mediaPath = 'direct';
     this.room = { ...room };
     this.me = me || {};
@@ -156,7 +161,9 @@ export class Call extends EventTarget {
           || this.addPeer({ peerId: message.from, user: null, media: {} }, true);
         // Through the SFU, a direct offer comes from the newcomer whose join moved
         // the call there: a bridge until its SFU pictures play (once per peer).
-        if (!peer.mesh && this.sfu && !peer.bridged && !(peer.sfuLink && peer.sfuLink.playing)) {
+        if (!peer.mesh && this.returning) this.addReturnLink(peer);
+        if (!peer.mesh && this.sfu && this.mediaPath === 'server' && !peer.bridged
+          && !(peer.sfuLink && peer.sfuLink.playing)) {
           this.addBridge(peer, true);
         }
         if (peer.mesh) peer.mesh.handleDescription('offer', message.sdp);
@@ -192,7 +199,11 @@ export class Call extends EventTarget {
       [S.ROOM_UPDATED]: ({ room: updated }) => {
         const wasLocked = this.room.locked;
         this.setRoom({ ...this.room, ...updated });
-        if (this.phase === 'in-call' && this.room.media === 'sfu' && !this.sfu) this.enterSfu({ handover: true });
+        if (this.phase === 'in-call' && this.room.media === 'sfu') {
+          if (this.returning) this.stayOnSfu();
+          else if (!this.sfu) this.enterSfu({ handover: true });
+        }
+        if (this.phase === 'in-call' && this.room.media === 'mesh' && this.sfu && !this.returning) this.returnToMesh();
         if (this.phase === 'in-call' && wasLocked !== this.room.locked) {
           this.notice(this.room.locked ? 'The room is locked: nobody else can join.' : 'The room is open again.');
         }
@@ -413,7 +424,7 @@ export class Call extends EventTarget {
    * the network dropped it): it is not restarted; the tile goes to the SFU link.
    */
   onMeshBroken(peer, link) {
-    if (!this.sfu || peer.mesh !== link || !peer.sfuLink) return;
+    if (this.mediaPath !== 'server' || peer.mesh !== link || !peer.sfuLink) return;
     if (peer.link === link) this.useLink(peer, peer.sfuLink);
     this.closeMesh(peer);
   }
@@ -432,6 +443,67 @@ export class Call extends EventTarget {
     this.clock.clearTimeout(peer.lingerTimer);
     peer.mesh = null;
     mesh.close();
+  }
+
+  // --- Back to direct (docs/protocol.md, "The way back") --------------------------------
+
+  /**
+   * The room went back to direct: build a direct link to everyone while still
+   * receiving through the SFU; each tile moves to its direct pictures when they
+   * come; once all have (or at the latest RETURN_DEADLINE_MS later, inside the
+   * server's grace) the SFU session ends with `sfu-leave`.
+   */
+  returnToMesh() {
+    this.returning = true;
+    this.setMediaPath('direct');
+    this.notice('The call is direct again: peer to peer, end-to-end encrypted.');
+    // Nothing to mend on the SFU any more: its connections only bridge now.
+    if (this.sfu.stopWatching) this.sfu.stopWatching();
+    for (const peer of this.peers.values()) this.addReturnLink(peer);
+    this.returnTimer = this.clock.setTimeout(() => this.finishReturn(), RETURN_DEADLINE_MS);
+  }
+
+  /** A direct link for the way back: the greater peer id offers, the other is polite. */
+  addReturnLink(peer) {
+    if (peer.mesh) return;
+    const polite = this.peerId < peer.peerId;
+    const link = this.createLink({ peerId: peer.peerId, polite, send: (message) => this.sendFromLink(message) });
+    peer.mesh = link;
+    this.listen(peer, link);
+    link.addEventListener('state', ({ detail }) => {
+      if (detail.state === 'connected' && this.returning && peer.mesh === link) this.onDirectAgain(peer);
+    });
+    if (!peer.sfuLink) this.useLink(peer, link);
+  }
+
+  onDirectAgain(peer) {
+    if (peer.link !== peer.mesh) this.useLink(peer, peer.mesh);
+    if ([...this.peers.values()].every((p) => p.link === p.mesh)) this.finishReturn();
+  }
+
+  finishReturn() {
+    if (!this.returning) return;
+    this.returning = false;
+    this.clock.clearTimeout(this.returnTimer);
+    for (const peer of this.peers.values()) {
+      if (peer.mesh && peer.link !== peer.mesh) this.useLink(peer, peer.mesh);
+      if (peer.sfuLink) peer.sfuLink.close();
+      peer.sfuLink = null;
+    }
+    if (this.phase === 'in-call') this.send({ type: C.SFU_LEAVE });
+    this.leaveSfu();
+  }
+
+  /** Back on the SFU before the way back was done: the direct links go again. */
+  stayOnSfu() {
+    this.returning = false;
+    this.clock.clearTimeout(this.returnTimer);
+    this.setMediaPath('server');
+    for (const peer of this.peers.values()) {
+      if (peer.sfuLink && peer.link !== peer.sfuLink) this.useLink(peer, peer.sfuLink);
+      this.closeMesh(peer);
+    }
+    if (this.sfu && this.sfu.startWatching) this.sfu.startWatching();
   }
 
   leaveSfu() {
@@ -582,7 +654,7 @@ export class Call extends EventTarget {
       bridged: false,
     };
     this.peers.set(info.peerId, peer);
-    if (this.sfu) {
+    if (this.sfu && this.mediaPath === 'server') {
       if (this.bridging && !polite) this.addBridge(peer, false);
       this.attachSfuLink(peer);
     } else {

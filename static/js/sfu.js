@@ -78,10 +78,22 @@ export class SfuSession extends EventTarget {
     }]));
     this.closed = false;
     this.started = false;
+    this.watching = true;
   }
 
   emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** The way back to direct: the connections only bridge; nothing is restarted any more. */
+  stopWatching() {
+    this.watching = false;
+    for (const role of ROLES) this.clock.clearTimeout(this.watch[role].timer);
+    this.clock.clearTimeout(this.retryTimer);
+  }
+
+  startWatching() {
+    this.watching = true;
   }
 
   /** Serialize signaling work, as perfect negotiation does per link. */
@@ -204,6 +216,7 @@ export class SfuSession extends EventTarget {
 
   /** Recover `role`'s connection unless it is connected `ms` from now. */
   arm(role, ms) {
+    if (!this.watching) return;
     const watch = this.watch[role];
     this.clock.clearTimeout(watch.timer);
     watch.timer = this.clock.setTimeout(() => {
@@ -215,7 +228,7 @@ export class SfuSession extends EventTarget {
 
   /** One step of the watchdog's ladder for `role`. */
   recover(role) {
-    if (this.closed) return;
+    if (this.closed || !this.watching) return;
     const watch = this.watch[role];
     this.clock.clearTimeout(watch.timer);
     this.emit('state', { role, state: 'recovering' });

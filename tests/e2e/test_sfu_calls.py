@@ -196,6 +196,40 @@ def sfu_call(
     return number, everyone
 
 
+def test_the_owner_pins_direct_and_the_call_leaves_the_sfu(people, sfu):
+    """Three through the SFU; the owner pins `mesh`: all call directly, Janus keeps nobody."""
+    number, everyone = sfu_call(people, sfu, ["alice", "bob", "carol"])
+    room_pk = sfu.room_pk(number)
+    for person in everyone:
+        person.page.evaluate("() => window.__e2e.watchFrames()")
+    everyone[0].page.evaluate(
+        """() => window.__e2e.sockets.filter((ws) => ws.readyState === WebSocket.OPEN)
+            .forEach((ws) => ws.send(JSON.stringify({ type: 'mode', mode: 'mesh', id: 'm1' })))"""
+    )
+    for person in everyone:
+        expect(person.page.get_by_test_id("media-path")).to_have_text(DIRECT, timeout=15000)
+    for person in everyone:
+        wait_until(
+            lambda p=person: (
+                p.page.evaluate("() => window.__e2e.connectionCount()") == 2
+                and {c["peerId"] for c in p.peers()} == set(p.remote_peer_ids())
+            ),
+            timeout=30,
+            what=f"{person.username} on two direct links only",
+        )
+        person.wait_remote_videos(2, timeout=20)
+        sent = person.page.evaluate("window.__e2e.sent.map((m) => m.type)")
+        assert sent.count("sfu-leave") == 1
+    wait_until(lambda: sfu.participants(room_pk) == [], timeout=10, what="Janus without them")
+    stalls = {p.username: p.page.evaluate("() => window.__e2e.watcherStall()") for p in everyone}
+    for person in everyone:
+        gaps = person.page.evaluate("() => window.__e2e.frameGaps()")
+        assert max(gaps.values()) <= max(1500, stalls[person.username] + 500), (
+            person.username,
+            gaps,
+        )
+
+
 def test_relay_only_calls_reach_janus_through_coturn(people, sfu):
     """With relay-only ICE, both SFU connections of each browser go through coturn and play."""
     _, everyone = sfu_call(people, sfu, ["alice", "bob"], base_urls=[sfu.relay, sfu.relay])

@@ -7,7 +7,9 @@ import { describe, test } from 'node:test';
 import {
   FakeLink, FakeSfu, FakeSfuLink, FakeSignaling, memoryPins, record,
 } from './fakes.js';
-import { Call, HANDOVER_LINGER_MS, MEDIA_PATH_TEXT } from '../../static/js/call.js';
+import {
+  Call, HANDOVER_LINGER_MS, MEDIA_PATH_TEXT, RETURN_DEADLINE_MS,
+} from '../../static/js/call.js';
 import { layerForWidth } from '../../static/js/sfu.js';
 
 const NUMBER = '482913075';
@@ -273,6 +275,65 @@ describe('the newcomer whose join moved the call to the SFU', () => {
     signaling.receive({ type: 'offer', from: 'pE', sdp: 'again' });
     assert.equal(links.length, 1);
     assert.equal(erin.link, sfuLinks[1]);
+  });
+});
+
+describe('the way back to direct', () => {
+  function returning() {
+    const s = inCall({ media: 'sfu' });
+    s.signaling.receive({ type: 'room-updated', room: { ...ROOM, media: 'mesh', participants: 3 } });
+    return s;
+  }
+
+  test('room-updated to mesh: a direct link to everyone, the tiles stay on the SFU meanwhile', () => {
+    const { call, links, sfuLinks, sessions, events } = returning();
+    // The greater peer id offers: pB is polite to pC, impolite to pA.
+    assert.deepEqual(links.map((l) => [l.peerId, l.polite]), [['pA', false], ['pC', true]]);
+    assert.deepEqual([...call.peers.values()].map((p) => p.link === p.sfuLink), [true, true]);
+    assert.equal(call.mediaPath, 'direct');
+    assert.deepEqual(events.filter(([type]) => type === 'notice').at(-1), [
+      'notice', { text: 'The call is direct again: peer to peer, end-to-end encrypted.' },
+    ]);
+    assert.deepEqual(sessions[0].calls, [['start']]);
+    assert.equal(sfuLinks.every((l) => !l.closed), true);
+  });
+
+  test('each tile moves to its direct pictures; when all have, the SFU session ends', () => {
+    const { call, signaling, links, sfuLinks, sessions } = returning();
+    links[0].reach('connected');
+    assert.equal(call.peers.get('pA').link, links[0]);
+    assert.deepEqual(signaling.messages(), []);
+    links[1].reach('connected');
+    assert.deepEqual([...call.peers.values()].map((p) => p.link === p.mesh), [true, true]);
+    assert.deepEqual(signaling.messages(), [{ type: 'sfu-leave' }]);
+    assert.deepEqual(sessions[0].calls.at(-1), ['close']);
+    assert.equal(sfuLinks.every((l) => l.closed), true);
+    assert.equal(call.sfu, null);
+  });
+
+  test('direct links still missing at the deadline: the SFU session ends all the same', () => {
+    const { call, signaling, links, clock } = returning();
+    assert.deepEqual([...clock.timers.values()].map((t) => t.ms), [RETURN_DEADLINE_MS]);
+    clock.runAll();
+    assert.deepEqual(signaling.messages(), [{ type: 'sfu-leave' }]);
+    assert.deepEqual([...call.peers.values()].map((p) => p.link), links);
+  });
+
+  test('someone joining on the way back gets a direct link only', () => {
+    const { call, signaling, links, sfuLinks } = returning();
+    signaling.receive({ type: 'peer-joined', peer: peer('pD', ALICE) });
+    assert.deepEqual([links.at(-1).peerId, sfuLinks.length], ['pD', 2]);
+    assert.equal(call.peers.get('pD').link, links.at(-1));
+  });
+
+  test('back on the SFU before the way back is done: the direct links go again', () => {
+    const { call, signaling, links, sfuLinks } = returning();
+    links[0].reach('connected');
+    signaling.receive({ type: 'room-updated', room: { ...ROOM, media: 'sfu', participants: 5 } });
+    assert.equal(call.mediaPath, 'server');
+    assert.deepEqual(links.map((l) => l.closed), [true, true]);
+    assert.deepEqual([...call.peers.values()].map((p) => p.link), sfuLinks);
+    assert.deepEqual(signaling.messages(), []);
   });
 });
 

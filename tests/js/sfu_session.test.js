@@ -221,6 +221,18 @@ describe('the receiving connection', () => {
   });
 });
 
+describe('the way back to direct', () => {
+  test('once the connections only bridge, nothing is restarted', async () => {
+    const { session, sent, clock } = started();
+    await session.handleOffer(OFFER);
+    session.stopWatching();
+    assert.deepEqual(clock.waits(), []);
+    session.subscriber.reach('failed');
+    assert.deepEqual(clock.waits(), []);
+    assert.deepEqual(sent.map((m) => m.type), ['sfu-answer']);
+  });
+});
+
 describe('fresh TURN credentials', () => {
   test('reach both live connections and the next ones', async () => {
     const { session } = started();
