@@ -230,6 +230,36 @@ def test_the_owner_pins_direct_and_the_call_leaves_the_sfu(people, sfu):
         )
 
 
+def test_a_dropped_socket_keeps_sfu_media_flowing(people, sfu, capsys):
+    """Bob's signaling socket drops mid-call: his SFU connections carry on, frames never stop."""
+    number, (alice, bob, carol) = sfu_call(
+        people, sfu, ["alice", "bob", "carol"], base_urls=[sfu.main[0], sfu.main[0], sfu.main[1]]
+    )
+    listed_before = {p["display"]: p["id"] for p in sfu.participants(sfu.room_pk(number))}
+    for person in (alice, bob, carol):
+        person.page.evaluate("() => window.__e2e.watchFrames()")
+    connections = bob.page.evaluate("() => window.__e2e.connections().length")
+    bob.page.evaluate("window.__e2e.dropSignaling()")
+    bob.page.wait_for_function(
+        "() => window.__e2e.receivedOf('joined').length >= 2 && window.__e2e.openSockets() === 1"
+    )
+    assert bob.page.evaluate("window.__e2e.receivedOf('sfu-restart')") == []
+    # Across the drop and after it, every picture kept coming on the same connections.
+    for person in (alice, bob, carol):
+        person.wait_remote_videos(2, timeout=15)
+    assert bob.page.evaluate("() => window.__e2e.connections().length") == connections
+    assert sfu_connections_only(bob)
+    three = (alice, bob, carol)
+    stalls = {p.username: p.page.evaluate("() => window.__e2e.watcherStall()") for p in three}
+    gaps = {p.username: p.page.evaluate("() => window.__e2e.frameGaps()") for p in three}
+    figure(capsys, f"FIGURE socket drop through the SFU: longest tile without a new frame {gaps}")
+    for person in (alice, bob, carol):
+        allowed = max(1000, stalls[person.username] + 500)
+        assert max(gaps[person.username].values()) <= allowed, (person.username, gaps, stalls)
+    # Janus still has the same three publishers (the same feeds, not new ones).
+    assert {p["display"]: p["id"] for p in sfu.participants(sfu.room_pk(number))} == listed_before
+
+
 def test_relay_only_calls_reach_janus_through_coturn(people, sfu):
     """With relay-only ICE, both SFU connections of each browser go through coturn and play."""
     _, everyone = sfu_call(people, sfu, ["alice", "bob"], base_urls=[sfu.relay, sfu.relay])
