@@ -49,6 +49,9 @@ SOCKET_REVOKED = "socket.revoked"
 # To every worker: make Janus follow Django (kick feeds, destroy a room); the
 # first worker does it, the others find it done (rooms/sfu/lifecycle.py).
 SFU_CLEANUP = "sfu.cleanup"
+# To every worker: the worker `owner` lets go of a peer's parked Janus seat,
+# which another worker claimed (keep the session) or could not (end it).
+SFU_RELEASE = "sfu.release"
 
 # The group every worker's Worker listens on (rooms/worker.py).
 WORKERS_GROUP = "workers"
@@ -169,9 +172,16 @@ def peer_moved(*, room_id: int, group: str, peer_id: str, channel: str) -> Outgo
     )
 
 
-def peer_replaced(*, room_id: int, peer_id: str, channel: str) -> Outgoing:
-    """To a seat's old socket: another socket carries this seat now (4409)."""
-    return Outgoing(channel=channel, event={"type": REPLACED, "room": room_id, "peer_id": peer_id})
+def peer_replaced(*, room_id: int, peer_id: str, channel: str, resumed: bool = False) -> Outgoing:
+    """To a seat's old socket: another socket carries this seat now (4409).
+
+    `resumed`: the same peer goes on there, with its Janus seat (the old
+    socket parks it for the new one rather than ending it).
+    """
+    return Outgoing(
+        channel=channel,
+        event={"type": REPLACED, "room": room_id, "peer_id": peer_id, "resumed": resumed},
+    )
 
 
 def peer_expired(*, room_id: int, peer_id: str, channel: str) -> Outgoing:
@@ -196,4 +206,18 @@ def sfu_cleanup(*, room_id: int, feeds: tuple[int, ...] = (), destroy: bool = Fa
     return Outgoing(
         group=WORKERS_GROUP,
         event={"type": SFU_CLEANUP, "room": room_id, "feeds": list(feeds), "destroy": destroy},
+    )
+
+
+def sfu_release(*, owner: str, peer_id: str, session_id: int, keep: bool) -> Outgoing:
+    """Worker `owner`: let go of `peer_id`'s Janus session `session_id` (rooms/sfu/parking.py)."""
+    return Outgoing(
+        group=WORKERS_GROUP,
+        event={
+            "type": SFU_RELEASE,
+            "owner": owner,
+            "peer_id": peer_id,
+            "session": session_id,
+            "keep": keep,
+        },
     )
