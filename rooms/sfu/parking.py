@@ -231,12 +231,17 @@ class Parking:
         participant = place.seat.participant if place is not None else None
         if owner != self.owner or participant is None or participant.session.id != session_id:
             return
-        if not keep:
+        if keep:
+            self._forget(peer_id, place)
+            place.seat.release()
+        else:
             await self._end(place)
-            return
-        self._forget(peer_id, place)
-        place.seat.release()
-        logger.info("sfu: %s's Janus session %s went to another worker", peer_id, session_id)
+        logger.info(
+            "sfu: %s resumed on another worker; Janus session %s %s",
+            peer_id,
+            session_id,
+            "handed over" if keep else "ended",
+        )
 
     # --- Inside ----------------------------------------------------------------------------------
 
