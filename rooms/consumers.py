@@ -16,7 +16,9 @@ id and the room's peers).
 
 A socket that drops without a close frame (network change, a dying worker)
 does not leave: its peer stays for `RESUME_GRACE` seconds, during which the
-client may `join` with its `resumeToken` and carry on as the same peer.
+client may `join` with its `resumeToken` and carry on as the same peer; its
+Janus seat is parked meanwhile, and the resumed socket takes it back
+(rooms/sfu/parking.py), so media through the SFU never stops.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from rooms.models import Participant, Room
 from rooms.presence import get_presence
 from rooms.revocation import session_hash
 from rooms.sfu import JanusError, candidate_policy, lifecycle, sdp
+from rooms.sfu.parking import get_parking
 from rooms.sfu.seat import SfuSeat
 from rooms.sfu.videoroom import refused_sdp
 from rooms.worker import get_worker
@@ -459,7 +462,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     # --- The SFU (docs/protocol.md section 4): relayed to this socket's Janus seat ---------
 
-    def sfu_seat(self, msg_id: str | None) -> SfuSeat:
+    async def sfu_seat(self, msg_id: str | None) -> SfuSeat:
         membership = self.membership
         # A seat made on the SFU serves on after a return to the mesh, until the
         # browser leaves it (`sfu-leave`) or the grace ends (`sfu.released`).
@@ -477,10 +480,16 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 peer_id=membership.peer_id,
                 send=self.send_json,
             )
+            await get_parking().add(
+                peer_id=membership.peer_id,
+                seat=membership.sfu,
+                holder=self.channel_name,
+                send=self.send_json,
+            )
         return membership.sfu
 
     async def on_sfu_offer(self, msg: dict[str, Any], msg_id: str | None) -> None:
-        seat = self.sfu_seat(msg_id)
+        seat = await self.sfu_seat(msg_id)
         offer = _examined(msg["sdp"], kind="offer", max_sections=sdp.OFFER_SECTIONS_MAX)
         try:
             answer = await seat.publish(offer)
@@ -493,9 +502,11 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 p.SFU_UNAVAILABLE, errors.SfuUnavailable.default_message, msg_id=msg_id
             ) from None
         await self.send_json(wire.sfu_answer(sdp=answer, re=msg_id))
+        # The first publish made the Janus session: another worker may need it.
+        await get_parking().save(self.membership.peer_id)
 
     async def on_sfu_answer(self, msg: dict[str, Any], msg_id: str | None) -> None:
-        seat = self.sfu_seat(msg_id)
+        seat = await self.sfu_seat(msg_id)
         if seat.participant is None or not seat.awaiting_answer:
             # No offer of Janus waits for it (the seat would drop it): not examined, so
             # answers sent for nothing cost no parsing.
@@ -504,14 +515,15 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         # people who left until new ones reuse them: bounded by the largest room.
         answer = _examined(msg["sdp"], kind="answer", max_sections=2 * settings.SFU_CAPACITY_MAX)
         try:
-            await seat.answer(answer)
+            await seat.answer_offer(answer)
         except (JanusError, TimeoutError) as err:
             if isinstance(err, JanusError) and refused_sdp(err):
                 raise _refused_by_janus(err) from None
             logger.info("sfu: subscriber answer failed for %s: %s", self.membership.peer_id, err)
+        await get_parking().save(self.membership.peer_id)
 
     async def on_sfu_candidate(self, msg: dict[str, Any], msg_id: str | None) -> None:
-        seat = self.sfu_seat(msg_id)
+        seat = await self.sfu_seat(msg_id)
         candidate = msg["candidate"]
         if candidate is not None:
             try:
@@ -540,7 +552,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
     async def on_sfu_layer(self, msg: dict[str, Any], msg_id: str | None) -> None:
         if msg["peer"] not in self.membership.peers:
             raise p.ClientError(p.UNKNOWN_PEER, "no such peer in this room", msg_id=msg_id)
-        seat = self.sfu_seat(msg_id)
+        seat = await self.sfu_seat(msg_id)
         with contextlib.suppress(JanusError, TimeoutError):
             await seat.set_layer(msg["peer"], msg["substream"])
 
@@ -565,10 +577,35 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         )
 
     async def close_sfu(self, membership: Membership) -> None:
-        """End this person's Janus session (leave, kick, close, a dropped socket)."""
+        """End this person's Janus session (leave, kick, close, replaced by another join)."""
         seat, membership.sfu = membership.sfu, None
         if seat is not None:
-            await seat.close()
+            await get_parking().close(
+                peer_id=membership.peer_id, seat=seat, holder=self.channel_name
+            )
+
+    async def park_sfu(self, membership: Membership) -> None:
+        """Keep this person's Janus seat for the socket that resumes them (a dropped socket)."""
+        seat, membership.sfu = membership.sfu, None
+        if seat is not None:
+            await get_parking().park(
+                peer_id=membership.peer_id, seat=seat, holder=self.channel_name
+            )
+
+    async def take_sfu_seat(self) -> bool:
+        """Carry on with the resumed person's Janus seat, kept here or on another worker."""
+        membership = self.membership
+        try:
+            membership.sfu = await get_parking().resume(
+                peer_id=membership.peer_id,
+                holder=self.channel_name,
+                send=self.send_json,
+                capacity=membership.capacity,
+            )
+        except Exception:
+            logger.exception("sfu: taking %s's seat back failed", membership.peer_id)
+            return False
+        return membership.sfu is not None
 
     handlers = {
         p.CREATE: on_create,
@@ -750,8 +787,8 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 handover=seat.handover,
             )
         )
-        if resumed and seat.room.media == p.MEDIA_SFU:
-            # The Janus session went with the old socket: publish again.
+        if resumed and seat.room.media == p.MEDIA_SFU and not await self.take_sfu_seat():
+            # No Janus seat to carry on with (Janus lost it, or it never published): publish again.
             await self.send_json(wire.sfu_restart("resumed"))
 
     def forget_room(self) -> Membership | None:
@@ -786,12 +823,15 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if was is None:
             return
         observe.detached(self, was)
-        await self.stop_hearing(was)
+        await self.stop_hearing(was, keep_sfu=True)
         await get_presence().renew([was.peer_id], seconds=settings.RESUME_GRACE)
 
-    async def stop_hearing(self, was: Membership) -> None:
-        """Close the Janus session and stop hearing the room; each step whatever the other did."""
-        await _tolerated(self.close_sfu(was), "closing a Janus session")
+    async def stop_hearing(self, was: Membership, *, keep_sfu: bool = False) -> None:
+        """Close or park the Janus seat, stop hearing the room: each step whatever the rest did."""
+        if keep_sfu:
+            await _tolerated(self.park_sfu(was), "parking a Janus seat")
+        else:
+            await _tolerated(self.close_sfu(was), "closing a Janus session")
         await _tolerated(
             self.channel_layer.group_discard(was.group, self.channel_name), "leaving a room's group"
         )
@@ -891,7 +931,10 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if membership is not None and event["peer_id"] == membership.peer_id:
             self.forget_room()
             observe.let_go(self, membership, code)
-            await self.close_sfu(membership)
+            if event.get("resumed"):
+                await self.park_sfu(membership)  # for the socket that resumed (parking.py)
+            else:
+                await self.close_sfu(membership)
             await self.channel_layer.group_discard(membership.group, self.channel_name)
             await self.close(code=code)
 

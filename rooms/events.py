@@ -61,6 +61,9 @@ MEDIA_CHECK = "room.media_check"
 SFU_RELEASE = "sfu.release"
 # From a worker to one of its sockets: the grace is over, close your Janus seat.
 SFU_RELEASED = "sfu.released"
+# To every worker: the worker `owner` lets go of a peer's parked Janus seat,
+# which another worker claimed (keep the session) or could not (end it).
+SFU_SEAT_RELEASE = "sfu.seat_release"
 
 # The group every worker's Worker listens on (rooms/worker.py).
 WORKERS_GROUP = "workers"
@@ -193,9 +196,16 @@ def peer_moved(*, room_id: int, group: str, peer_id: str, channel: str) -> Outgo
     )
 
 
-def peer_replaced(*, room_id: int, peer_id: str, channel: str) -> Outgoing:
-    """To a seat's old socket: another socket carries this seat now (4409)."""
-    return Outgoing(channel=channel, event={"type": REPLACED, "room": room_id, "peer_id": peer_id})
+def peer_replaced(*, room_id: int, peer_id: str, channel: str, resumed: bool = False) -> Outgoing:
+    """To a seat's old socket: another socket carries this seat now (4409).
+
+    `resumed`: the same peer goes on there, with its Janus seat (the old
+    socket parks it for the new one rather than ending it).
+    """
+    return Outgoing(
+        channel=channel,
+        event={"type": REPLACED, "room": room_id, "peer_id": peer_id, "resumed": resumed},
+    )
 
 
 def peer_expired(*, room_id: int, peer_id: str, channel: str) -> Outgoing:
@@ -235,3 +245,17 @@ def sfu_release(*, room_id: int, at: float) -> Outgoing:
 
 def sfu_released(*, room_id: int) -> Event:
     return {"type": SFU_RELEASED, "room": room_id}
+
+
+def sfu_seat_release(*, owner: str, peer_id: str, session_id: int, keep: bool) -> Outgoing:
+    """Worker `owner`: let go of `peer_id`'s Janus session `session_id` (rooms/sfu/parking.py)."""
+    return Outgoing(
+        group=WORKERS_GROUP,
+        event={
+            "type": SFU_SEAT_RELEASE,
+            "owner": owner,
+            "peer_id": peer_id,
+            "session": session_id,
+            "keep": keep,
+        },
+    )

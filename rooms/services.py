@@ -296,6 +296,9 @@ def room_join(
         outbox.append(
             events.peer_replaced(room_id=room.pk, peer_id=seat.peer_id, channel=seat.channel_name)
         )
+    if mine and room.media == protocol.MEDIA_SFU and not switched:
+        # A seat whose socket dropped is parked in Janus on some worker: it ends there.
+        outbox.append(events.sfu_cleanup(room_id=room.pk, feeds=tuple(seat.pk for seat in mine)))
     if switched:
         # Before the newcomer: when they appear, everyone is already on the SFU.
         outbox.extend(room_announce_update(room=room, participants=len(present) + 1))
@@ -388,7 +391,9 @@ def participant_resume(
         )
     ]
     if previous and previous != channel_name:
-        outbox.append(events.peer_replaced(room_id=room.pk, peer_id=peer_id, channel=previous))
+        outbox.append(
+            events.peer_replaced(room_id=room.pk, peer_id=peer_id, channel=previous, resumed=True)
+        )
     return _seat(room=room, participant=participant, present=present, user=user, outbox=outbox)
 
 

@@ -12,8 +12,10 @@
   (rooms/connections.py), with the presence.
 - Listens on the WORKERS group for accounts whose sessions ended
   (rooms/revocation.py) and closes their sockets here.
-- Makes Janus follow Django (`sfu.cleanup` on the WORKERS group: kick a
-  kicked or expired person's feed, destroy a closed or emptied room).
+- Makes Janus follow Django (`sfu.cleanup` on the WORKERS group: end such a
+  person's parked seat, kick a kicked or expired person's feed, destroy a
+  closed or emptied room), and lets go of a parked seat another worker
+  claimed (`sfu.seat_release`, rooms/sfu/parking.py).
 - Takes `auto` rooms back to the mesh when their delay has run
   (`room.media_check`), and lets go of their Janus room when the grace has
   (`sfu.release`): every worker keeps the timer, so any one surviving does
@@ -41,7 +43,7 @@ from rooms import events, housekeeping, observe, selectors, services
 from rooms.connections import get_connections
 from rooms.presence import get_presence
 from rooms.protocol import CLOSE_RECONNECT, MEDIA_SFU
-from rooms.sfu import lifecycle
+from rooms.sfu import lifecycle, parking
 
 if TYPE_CHECKING:
     from rooms.consumers import SignalingConsumer
@@ -205,7 +207,7 @@ class Worker:
                         # Not awaited: a slow Janus must not hold up revocations.
                         self.cleanups.add(
                             task := asyncio.ensure_future(
-                                lifecycle.cleanup(
+                                parking.cleanup(
                                     room_id=event["room"],
                                     feeds=event["feeds"],
                                     destroy_room=event["destroy"],
@@ -215,6 +217,18 @@ class Worker:
                         task.add_done_callback(self.cleanups.discard)
                     elif event.get("type") in (events.MEDIA_CHECK, events.SFU_RELEASE):
                         self.at(event)
+                    elif event.get("type") == events.SFU_SEAT_RELEASE:
+                        self.cleanups.add(
+                            task := asyncio.ensure_future(
+                                parking.get_parking().released(
+                                    owner=event["owner"],
+                                    peer_id=event["peer_id"],
+                                    session_id=event["session"],
+                                    keep=event["keep"],
+                                )
+                            )
+                        )
+                        task.add_done_callback(self.cleanups.discard)
             except asyncio.CancelledError:
                 raise
             except Exception:

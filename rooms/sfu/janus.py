@@ -405,7 +405,9 @@ def _check(reply: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
-_SESSION_ACTIVE, _SESSION_RECLAIMING, _SESSION_LOST, _SESSION_DESTROYED = range(4)
+_SESSION_ACTIVE, _SESSION_RECLAIMING, _SESSION_LOST, _SESSION_DESTROYED, _SESSION_RELEASED = range(
+    5
+)
 
 
 class Session:
@@ -428,8 +430,8 @@ class Session:
 
     @property
     def state(self) -> str:
-        """``active``, ``reclaiming`` (claim under way), ``lost`` or ``destroyed``."""
-        return ("active", "reclaiming", "lost", "destroyed")[self._state]
+        """``active``, ``reclaiming`` (claim under way), ``lost``, ``destroyed`` or ``released``."""
+        return ("active", "reclaiming", "lost", "destroyed", "released")[self._state]
 
     @property
     def handles(self) -> list[Handle]:
@@ -468,6 +470,8 @@ class Session:
             raise JanusSessionLost(self.lost_reason or "session lost")
         if self._state == _SESSION_DESTROYED:
             raise JanusSessionLost("session destroyed")
+        if self._state == _SESSION_RELEASED:
+            raise JanusSessionLost("session released to another connection")
 
     async def attach(
         self,
@@ -503,7 +507,7 @@ class Session:
 
     async def destroy(self) -> None:
         """Destroy the session in Janus: every handle, PeerConnection and participant goes."""
-        if self._state in (_SESSION_LOST, _SESSION_DESTROYED):
+        if self._state in (_SESSION_LOST, _SESSION_DESTROYED, _SESSION_RELEASED):
             self._forget()
             return
         try:
@@ -514,6 +518,22 @@ class Session:
             self._forget()
             for handle in self._handles.values():
                 handle._closed = True
+
+    def release(self) -> None:
+        """Stop holding the session here (keepalives, events) without ending it in Janus.
+
+        For a session another connection claimed (another worker took the
+        person over): Janus sends its events there now, and a `destroy` or a
+        reclaim from here would take it away from its new holder.
+        """
+        if self._state in (_SESSION_ACTIVE, _SESSION_RECLAIMING):
+            self._state = _SESSION_RELEASED
+            self.lost_reason = "released to another connection"
+        self._usable.set()
+        self._stop()
+        self._forget()
+        for handle in self._handles.values():
+            handle._closed = True
 
     # --- Keepalive and reclaim ---------------------------------------------
 
@@ -586,7 +606,7 @@ class Session:
             self._mark_lost(f"could not reclaim within {self.client.reclaim_window}s: {last_error}")
 
     def _mark_lost(self, reason: str) -> None:
-        if self._state in (_SESSION_LOST, _SESSION_DESTROYED):
+        if self._state in (_SESSION_LOST, _SESSION_DESTROYED, _SESSION_RELEASED):
             return
         logger.warning("janus: session %s lost: %s", self.id, reason)
         self._state = _SESSION_LOST

@@ -37,6 +37,14 @@ or an offer the browser has not answered in that time, is replaced by a fresh
 one (a new handle, a new PeerConnection in the browser); a publisher not up
 in that time is told to publish again (`sfu-restart`, reason `stalled`). Each
 consecutive failure doubles the wait, up to `SETUP_BACKOFF_MAX`.
+
+A dropped signaling socket is not a lost session: the seat is parked
+(`park`: everything in Janus stays, events are still handled, nothing is
+sent) and the socket that resumes takes it (`attach`), getting again the
+subscriber offer the browser has not answered. On another worker the seat is
+rebuilt from its `record` (`reclaim`: Janus' `claim` of the session, the
+handles adopted), and the worker that held it lets go without ending it
+(`release`). rooms/sfu/parking.py keeps a worker's seats.
 """
 
 from __future__ import annotations
@@ -46,13 +54,23 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
+import orjson
 from django.conf import settings
 
-from rooms import wire
+from rooms import protocol, wire
 from rooms.sfu import lifecycle
-from rooms.sfu.janus import LOST, RECLAIMED, JanusError, PluginError
+from rooms.sfu.janus import (
+    ERROR_HANDLE_NOT_FOUND,
+    LOST,
+    RECLAIMED,
+    Handle,
+    JanusError,
+    JanusEvent,
+    PluginError,
+)
 from rooms.sfu.videoroom import (
     ERROR_NO_SUCH_FEED,
     Participant,
@@ -65,6 +83,66 @@ from rooms.sfu.videoroom import (
 logger = logging.getLogger(__name__)
 
 Send = Callable[[wire.Message], Awaitable[None]]
+Changed = Callable[[], Awaitable[None]]
+
+
+class _Relay:
+    """What a seat sends its browser: to the socket while attached, to nobody while parked.
+
+    Keeps the last subscriber offer until it is answered: the socket that
+    takes the seat over gets it again (the browser may never have seen it, or
+    its answer went down with the old socket).
+    """
+
+    def __init__(self) -> None:
+        self.socket: Send | None = None
+        self.pending: wire.Message | None = None
+        # Told after every message: the seat's record may have changed.
+        self.changed: Changed | None = None
+
+    async def __call__(self, message: wire.Message) -> None:
+        if message.get("type") == protocol.SFU_OFFER:
+            self.pending = message
+        if self.socket is not None:
+            await self.socket(message)
+        if self.changed is not None:
+            await self.changed()
+
+
+@dataclass(frozen=True)
+class SeatRecord:
+    """What another worker needs to take a seat over: Janus' ids and the negotiation's state."""
+
+    room: int
+    feed: int
+    session: int
+    publisher: int
+    private: int
+    subscriber: int | None
+    # The subscription's m-lines as Janus last listed them.
+    streams: list[dict[str, Any]]
+    published: bool
+    awaiting: bool
+    fresh: bool
+    # The subscriber offer awaiting the browser's answer (an `sfu-offer` message).
+    offer: dict[str, Any] | None
+    # The watchdog's view: which connections Janus said were up, and the
+    # publishing connection's DTLS fingerprint (a new one is a new connection).
+    subscriber_up: bool = False
+    publisher_up: bool = False
+    fingerprint: str | None = None
+
+    def dumps(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def loads(cls, data: bytes | str) -> SeatRecord | None:
+        """The record in `data`; None for anything else (it is ours, but stored outside)."""
+        try:
+            return cls(**orjson.loads(data))
+        except (orjson.JSONDecodeError, TypeError):
+            return None
+
 
 # Subscriber candidates held while Janus waits for an answer: a browser sends a
 # few per network interface and TURN server; what is past this is dropped.
@@ -228,6 +306,140 @@ class SfuSeat:
             await participant.leave()
             with contextlib.suppress(JanusError):
                 await participant.session.destroy()
+
+    # --- A dropped signaling socket (docs/sfu.md section 6) ------------------------------
+
+    async def attach(self, send: Send, *, changed: Changed | None = None) -> None:
+        """Send to this socket from now on; first, the subscriber offer still unanswered.
+
+        `changed` is awaited after every message the seat sends (its record
+        may be different): see rooms/sfu/parking.py.
+        """
+        relay = self._relay()
+        relay.socket = send
+        if changed is not None:
+            relay.changed = changed
+        if self.participant is not None and self.awaiting_answer and relay.pending is not None:
+            await send(relay.pending)
+
+    def park(self) -> None:
+        """The socket went: keep everything in Janus and handle its events, send nothing."""
+        self._relay().socket = None
+
+    async def answer_offer(self, sdp: str) -> None:
+        """`answer`; the offer it answers is then no longer owed to a socket that takes the seat."""
+        relay = self._relay()
+        offer = relay.pending
+        await self.answer(sdp)
+        if relay.pending is offer:
+            relay.pending = None
+
+    def record(self) -> SeatRecord | None:
+        """What another worker needs to `reclaim` this seat; None while it has no Janus session."""
+        participant = self.participant
+        if participant is None or self.closed:
+            return None
+        subscriber = participant.subscriber
+        return SeatRecord(
+            room=self.room_id,
+            feed=self.feed_id,
+            session=participant.session.id,
+            publisher=participant.publisher.id,
+            private=participant.private_id,
+            subscriber=subscriber.id if subscriber is not None else None,
+            streams=list(participant.subscribed),
+            published=self.published,
+            awaiting=self.awaiting_answer,
+            fresh=self.fresh_subscription,
+            offer=self._relay().pending if self.awaiting_answer else None,
+            subscriber_up=self.subscriber_up,
+            publisher_up=self.publisher_up,
+            fingerprint=self.publisher_fingerprint,
+        )
+
+    @classmethod
+    async def reclaim(cls, record: SeatRecord, *, capacity: int, peer_id: str) -> SfuSeat:
+        """The seat another worker held, taken over: claim its session, adopt its handles.
+
+        Janus hands the session over whether or not the other worker is still
+        connected; the browser's PeerConnections never notice (media never
+        passed through a worker). Raises `JanusError` when it cannot be had
+        (`JanusSessionLost`: Janus restarted or its reclaim time passed; the
+        feed left the room meanwhile); then nothing of it is held here. A
+        subscriber handle that is gone costs only the subscription: a new one
+        follows. The seat starts parked: `attach` it.
+        """
+        from rooms.sfu import get_janus
+
+        client = get_janus()
+        if client is None:
+            raise JanusError(None, "no SFU configured")
+        session = await client.claim_session(session_id=record.session)
+        creds = room_credentials(key=settings.JANUS_ADMIN_KEY, room=record.room)
+        try:
+            participant = Participant.adopt(
+                session, room=record.room, pin=creds.pin, feed_id=record.feed,
+                private_id=record.private, publisher_handle_id=record.publisher,
+                subscriber_handle_id=record.subscriber,
+            )  # fmt: skip
+            participant.subscribed = list(record.streams)
+            # Janus still has the publisher handle, and the feed is still in the room.
+            present = await _listed(participant.publisher, room=record.room)
+            if not any(int(p["id"]) == record.feed for p in present):
+                raise JanusError(None, "the feed left the room meanwhile")
+            if participant.subscriber is not None and not await _handle_alive(
+                participant.subscriber, room=record.room
+            ):
+                participant.subscriber = None
+                participant.subscribed = []
+        except BaseException:
+            with contextlib.suppress(JanusError):
+                await session.destroy()
+            raise
+        relay = _Relay()
+        seat = cls(
+            room_id=record.room, capacity=capacity, feed_id=record.feed, peer_id=peer_id,
+            send=relay,
+        )  # fmt: skip
+        seat.participant = participant
+        seat.published = record.published
+        seat.publisher_up = record.publisher_up
+        seat.publisher_fingerprint = record.fingerprint
+        if participant.subscriber is not None:
+            seat.awaiting_answer = record.awaiting
+            seat.fresh_subscription = record.fresh
+            seat.subscriber_up = record.subscriber_up
+            relay.pending = record.offer
+        seat._add_publishers([p for p in present if p.get("publisher")])
+        seat.pump = asyncio.ensure_future(seat._pump(participant))
+        # Events Janus sent while nobody held the session are lost: the seat
+        # re-reads the room, as after a reclaim of its own.
+        participant.events.put_nowait(
+            ParticipantEvent(
+                "publisher",
+                JanusEvent(
+                    type=RECLAIMED, handle_id=record.publisher, data={"session_id": session.id}
+                ),
+            )
+        )
+        return seat
+
+    def release(self) -> None:
+        """Let go of the Janus session without ending it: another worker claimed it."""
+        self.closed = True
+        for task in (self.pump, self.resync, *self.watchdogs.values()):
+            if task is not None:
+                task.cancel()
+        self.pump = self.resync = None
+        self.watchdogs = {}
+        participant, self.participant = self.participant, None
+        if participant is not None:
+            participant.session.release()
+
+    def _relay(self) -> _Relay:
+        if not isinstance(self.send, _Relay):
+            self.send = _Relay()
+        return self.send
 
     # --- Janus ---------------------------------------------------------------------------
 
@@ -527,3 +739,21 @@ def _ice(value: dict[str, Any] | None) -> dict[str, Any] | None:
         sdp_mid=value.get("sdpMid"),
         sdp_mline_index=value.get("sdpMLineIndex"),
     )
+
+
+async def _listed(handle: Handle, *, room: int) -> list[dict[str, Any]]:
+    """Janus' participants of `room`, asked on `handle` (459 when Janus no longer has it)."""
+    reply = await handle.request({"request": "listparticipants", "room": room})
+    return list(reply.data.get("participants") or [])
+
+
+async def _handle_alive(handle: Handle, *, room: int) -> bool:
+    try:
+        await _listed(handle, room=room)
+    except PluginError:
+        return True  # the plugin answered: the handle is there
+    except JanusError as err:
+        if err.code == ERROR_HANDLE_NOT_FOUND:
+            return False
+        raise
+    return True

@@ -69,6 +69,7 @@ export class SfuSession extends EventTarget {
     this.wantedLayers = new Map(); // peerId -> the substream its tile wants
     this.sentLayers = new Map(); // peerId -> the substream asked of the server
     this.publishId = null; // the id of our sfu-offer, which the answer echoes
+    this.offerSdp = null; // the last subscriber offer applied
     this.pending = Promise.resolve();
     this.retryTimer = null;
     // Per connection: the watchdog's timer, whether it was ever connected (an ICE
@@ -264,6 +265,14 @@ export class SfuSession extends EventTarget {
   handleOffer({ sdp, streams, fresh }) {
     return this.enqueue(async () => {
       if (this.closed) return;
+      // The same offer again after a resume (our answer may have been lost with
+      // the old socket): answer it again on the connection that applied it.
+      const pc0 = this.subscriber;
+      if (pc0 && sdp === this.offerSdp && pc0.signalingState === 'stable' && pc0.localDescription) {
+        this.send({ type: 'sfu-answer', sdp: pc0.localDescription.sdp });
+        return;
+      }
+      this.offerSdp = sdp;
       // Only a fresh subscription is a new connection: an update of the one we
       // have must not land on another (its DTLS would not match Janus').
       if (fresh || !this.subscriber) this.newSubscriber();

@@ -180,13 +180,13 @@ describe('the receiving connection', () => {
     assert.deepEqual(sent.at(-1), { type: 'sfu-resubscribe', iceRestart: true });
 
     // The server's ICE-restart offer is for the same connection.
-    await session.handleOffer({ ...OFFER, fresh: false });
+    await session.handleOffer({ ...OFFER, sdp: 'ice-restart offer', fresh: false });
     assert.equal(session.subscriber, pc);
     clock.run(); // still not connected
     clock.run();
     assert.deepEqual(sent.at(-1), { type: 'sfu-resubscribe', iceRestart: false });
 
-    await session.handleOffer(OFFER); // the fresh one: a new connection, a clean slate
+    await session.handleOffer({ ...OFFER, sdp: 'fresh offer' }); // a new connection, a clean slate
     assert.notEqual(session.subscriber, pc);
     assert.equal(pc.closed, true);
     session.subscriber.reach('connected');
@@ -194,12 +194,21 @@ describe('the receiving connection', () => {
     assert.equal(session.watch.subscriber.failures, 0);
   });
 
+  test('the same offer again (a resume) is answered again on the same connection', async () => {
+    const { session, sent } = started();
+    await session.handleOffer(OFFER);
+    const pc = session.subscriber;
+    await session.handleOffer(OFFER);
+    assert.equal(session.subscriber, pc);
+    assert.deepEqual(sent, [{ type: 'sfu-answer', sdp: 'answer' }, { type: 'sfu-answer', sdp: 'answer' }]);
+  });
+
   test('an update never lands on a new connection: only a fresh offer makes one', async () => {
     const { session } = started();
     await session.handleOffer(OFFER);
     const pc = session.subscriber;
     pc.reach('failed');
-    await session.handleOffer({ ...OFFER, fresh: false });
+    await session.handleOffer({ ...OFFER, sdp: 'update', fresh: false });
     assert.equal(session.subscriber, pc);
   });
 

@@ -238,6 +238,16 @@ def test_room_join_checks_the_pin(make_room, alice, bob):
     assert join(room, alice).participant.user == alice
 
 
+def test_room_join_in_an_sfu_room_ends_the_replaced_seat_in_janus(make_room, alice, bob):
+    """The seat taken over may be parked in Janus (its socket dropped): every worker hears so."""
+    room = make_room(alice, media="sfu")
+    first = join(room, bob, sfu_available=True)
+    second = join(room, bob, sfu_available=True)
+    assert [item.event for item in second.outbox if item.group == events.WORKERS_GROUP] == [
+        {"type": "sfu.cleanup", "room": room.pk, "feeds": [first.participant.pk], "destroy": False}
+    ]
+
+
 def test_room_join_takes_over_the_same_users_seat(make_room, alice, bob):
     """A second join of the same account takes its seat over, even when the room is full."""
     room = make_room(alice, capacity=2)
@@ -319,7 +329,10 @@ def test_participant_resume_moves_the_peer_and_tells_its_old_socket(make_room, a
                 "channel": "test!bob-again",
             },
         ),
-        ("test!bob", {"type": "peer.replaced", "room": room.pk, "peer_id": peer_id}),
+        (
+            "test!bob",
+            {"type": "peer.replaced", "room": room.pk, "peer_id": peer_id, "resumed": True},
+        ),
     ]
     # Someone else's peer, or one that left, does not resume.
     assert (

@@ -136,6 +136,27 @@ async def test_another_worker_claims_a_dead_workers_participant(janus, make_clie
     await admin.destroy_room(room=room_id, secret=secret)
 
 
+async def test_a_session_released_to_another_worker_lives_on_in_janus(janus, make_client):
+    """Worker B claims a live session of worker A; A releases it: gone from A, alive in Janus."""
+    worker_a, worker_b = make_client(janus), make_client(janus)
+    session = await worker_a.create_session()
+    handle = await session.attach(plugin=PLUGIN)
+    taken = await worker_b.claim_session(session_id=session.id)
+
+    session.release()
+
+    assert (session.state, handle.closed) == ("released", True)
+    await session.destroy()  # a late close on A: nothing reaches Janus
+    with pytest.raises(JanusSessionLost):
+        await session.keepalive()
+    assert session.id not in worker_a._sessions
+    # Janus still has it, for B.
+    await taken.keepalive()
+    moved = taken.adopt(handle_id=handle.id, plugin=PLUGIN)
+    await moved.detach()
+    await taken.destroy()
+
+
 async def test_janus_restart_is_reported_and_everything_can_be_made_again(make_janus, make_client):
     """SIGKILL and restart: the claim is refused, handles hear `lost`, calls raise; start over."""
     server = make_janus(name="janus-restart")
