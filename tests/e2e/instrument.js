@@ -106,6 +106,12 @@
       this.addEventListener('connectionstatechange', () => {
         timeline.push([at(), 'connection', this.e2eIndex, this.e2eRole(), this.connectionState]);
       });
+      this.addEventListener('iceconnectionstatechange', () => {
+        timeline.push([at(), 'ice', this.e2eIndex, this.e2eRole(), this.iceConnectionState]);
+      });
+      this.addEventListener('signalingstatechange', () => {
+        timeline.push([at(), 'signaling', this.e2eIndex, this.e2eRole(), this.signalingState]);
+      });
     }
 
     /** `sfu-publisher`, `sfu-subscriber` (by the SFU message that carried its SDP), else `direct`. */
