@@ -75,5 +75,7 @@ def room_page(request: HttpRequest, number: str) -> HttpResponse:
             "session_config": wire.session_config(account=request.user, request=request),
             "room": wire.room(room, participants=room.people_now),
             "chat_max": p.CHAT_MAX,
+            # The owner's control of how the call's media goes (the `mode` message).
+            "media_modes": Room.MediaMode.choices,
         },
     )

@@ -346,6 +346,12 @@ export class Call extends EventTarget {
     return this.send({ type: this.room.locked ? C.UNLOCK : C.LOCK });
   }
 
+  /** The owner: how the call's media goes from now on (mesh, sfu, auto). */
+  setMode(mode) {
+    if (mode === this.room.mode) return null;
+    return this.send({ type: C.MODE, mode });
+  }
+
   endForEveryone() {
     return this.send({ type: C.CLOSE });
   }

@@ -202,10 +202,11 @@ def test_the_owner_pins_direct_and_the_call_leaves_the_sfu(people, sfu):
     room_pk = sfu.room_pk(number)
     for person in everyone:
         person.page.evaluate("() => window.__e2e.watchFrames()")
-    everyone[0].page.evaluate(
-        """() => window.__e2e.sockets.filter((ws) => ws.readyState === WebSocket.OPEN)
-            .forEach((ws) => ws.send(JSON.stringify({ type: 'mode', mode: 'mesh', id: 'm1' })))"""
-    )
+    # Only the owner has the control; she picks "Direct".
+    expect(everyone[1].page.get_by_test_id("media-mode")).to_be_hidden()
+    control = everyone[0].page.get_by_test_id("media-mode")
+    expect(control).to_have_value("sfu")
+    control.select_option("mesh")
     for person in everyone:
         expect(person.page.get_by_test_id("media-path")).to_have_text(DIRECT, timeout=15000)
     for person in everyone:
@@ -221,6 +222,7 @@ def test_the_owner_pins_direct_and_the_call_leaves_the_sfu(people, sfu):
         sent = person.page.evaluate("window.__e2e.sent.map((m) => m.type)")
         assert sent.count("sfu-leave") == 1
     wait_until(lambda: sfu.participants(room_pk) == [], timeout=10, what="Janus without them")
+    expect(control).to_have_value("mesh")
     stalls = {p.username: p.page.evaluate("() => window.__e2e.watcherStall()") for p in everyone}
     for person in everyone:
         gaps = person.page.evaluate("() => window.__e2e.frameGaps()")

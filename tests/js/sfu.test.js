@@ -337,6 +337,15 @@ describe('the way back to direct', () => {
   });
 });
 
+describe('the owner sets the media mode', () => {
+  test('a new mode goes to the server; the same one does not', () => {
+    const { call, signaling } = inCall({ media: 'mesh' });
+    call.setMode('mesh');
+    call.setMode('auto');
+    assert.deepEqual(signaling.messages(), [{ type: 'mode', mode: 'mesh' }]);
+  });
+});
+
 describe('simulcast layers', () => {
   test('a tile asks for the layer its width needs', () => {
     assert.deepEqual([100, 239, 240, 479, 480, 1280].map(layerForWidth), [0, 0, 1, 1, 2, 2]);

@@ -1,5 +1,5 @@
-// The call's controls: microphone, camera, screen, leave, the owner's lock
-// and "End for all", and copying the room's number or link.
+// The call's controls: microphone, camera, screen, leave, the owner's lock,
+// media mode and "End for all", and copying the room's number or link.
 
 import { formatRoomNumber } from '../protocol.js';
 import { $, copyText, setPressed, show, toast } from '../ui.js';
@@ -12,6 +12,8 @@ export function mountControls({ call, media }) {
   const screen = $('btn-screen');
   const lock = $('btn-lock');
   const end = $('btn-end');
+  const modeControl = $('media-mode-control');
+  const mode = $('media-mode');
 
   function renderMedia() {
     const hasMic = Boolean(media.track('audio'));
@@ -29,6 +31,9 @@ export function mountControls({ call, media }) {
     show(lock, owner);
     setPressed(lock, Boolean(call.room.locked), call.room.locked ? 'Unlock room' : 'Lock room');
     show(end, owner);
+    show(modeControl, owner);
+    // What the room is, until the server says otherwise (a refused change snaps back).
+    if (call.room.mode) mode.value = call.room.mode;
   }
 
   mic.addEventListener('click', () => media.setEnabled('audio', !media.isEnabled('audio')));
@@ -46,6 +51,11 @@ export function mountControls({ call, media }) {
   });
   $('btn-leave').addEventListener('click', () => call.leave());
   lock.addEventListener('click', () => call.toggleLock());
+  mode.addEventListener('change', () => {
+    const wanted = mode.value;
+    mode.value = call.room.mode;
+    call.setMode(wanted);
+  });
   end.addEventListener('click', () => {
     // Two steps instead of a confirm() dialog: keyboard- and screen-reader-friendly.
     if (end.dataset.armed !== 'true') {
