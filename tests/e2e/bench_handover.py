@@ -102,7 +102,7 @@ def one_run(people, sfu, run: int) -> dict[str, float]:
         for person in everyone:
             origin, events = timeline(person)
             dump[person.username] = [[round(origin + e[0] - t0), *e[1:]] for e in events]
-        with open(os.environ["HANDOVER_DUMP"], "w") as f:
+        with open(f"{os.environ['HANDOVER_DUMP']}.{run}", "w") as f:
             json.dump(dump, f)
     for person in everyone:
         person.page.get_by_test_id("leave").click()
