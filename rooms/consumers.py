@@ -784,7 +784,6 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 resumed=resumed,
                 re=msg_id,
                 ice_config=ice_config,
-                handover=seat.handover,
             )
         )
         if resumed and seat.room.media == p.MEDIA_SFU and not await self.take_sfu_seat():

@@ -45,9 +45,6 @@ class Seat:
     resume_token: str
     moderator: bool
     outbox: Outbox = ()
-    # This join moved the room to the SFU: the others still call each other
-    # directly until their SFU pictures play (the newcomer bridges to them).
-    handover: bool = False
 
     @property
     def participants(self) -> int:
@@ -310,7 +307,6 @@ def room_join(
         user=user,
         outbox=outbox,
         has_chat=room.has_chat,
-        handover=switched,
     )
 
 
@@ -322,7 +318,6 @@ def _seat(
     user: AbstractBaseUser,
     outbox: list[events.Outgoing],
     has_chat: bool = True,
-    handover: bool = False,
 ) -> Seat:
     """The seat a join or a resume took, with the room's recent chat (none to read: no query)."""
     return Seat(
@@ -333,7 +328,6 @@ def _seat(
         resume_token=_resume_token(participant=participant),
         moderator=can_moderate(room=room, user=user),
         outbox=tuple(outbox),
-        handover=handover,
     )
 
 

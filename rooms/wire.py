@@ -131,7 +131,6 @@ def joined(
     resumed: bool | None,
     re: str | None,
     ice_config: IceConfig,
-    handover: bool = False,
 ) -> Message:
     out: Message = {
         "type": p.JOINED,
@@ -145,10 +144,6 @@ def joined(
         "ice": ice(ice_config),
         "qualityLimits": quality_limits(),
     }
-    if handover:
-        # Extension: this join moved the room to the SFU; the others call each
-        # other directly until their SFU pictures play: bridge to them directly too.
-        out["handover"] = True
     if resumed is not None:
         out["resumed"] = resumed
         if resumed:

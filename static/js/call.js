@@ -159,13 +159,7 @@ export class Call extends EventTarget {
         // An offer can overtake the peer-joined that announces its sender.
         const peer = this.peers.get(message.from)
           || this.addPeer({ peerId: message.from, user: null, media: {} }, true);
-        // Through the SFU, a direct offer comes from the newcomer whose join moved
-        // the call there: a bridge until its SFU pictures play (once per peer).
         if (!peer.mesh && this.returning) this.addReturnLink(peer);
-        if (!peer.mesh && this.sfu && this.mediaPath === 'server' && !peer.bridged
-          && !(peer.sfuLink && peer.sfuLink.playing)) {
-          this.addBridge(peer, true);
-        }
         if (peer.mesh) peer.mesh.handleDescription('offer', message.sdp);
       },
       [S.ANSWER]: (message) => {
@@ -411,8 +405,7 @@ export class Call extends EventTarget {
     if (this.peers.get(peer.peerId) !== peer || peer.sfuLink !== link || !peer.mesh) return;
     this.useLink(peer, link);
     this.send({ type: C.HANDOVER, to: peer.peerId });
-    // A receive-only bridge carries nothing of ours: nobody else needs it now.
-    if (peer.theyMoved || peer.mesh.receiveOnly) {
+    if (peer.theyMoved) {
       this.closeMesh(peer);
       return;
     }
@@ -550,9 +543,6 @@ export class Call extends EventTarget {
   }
 
   onJoined(message) {
-    // Our join moved the call to the SFU: the others are still direct, and we
-    // see them fastest directly too, until their SFU pictures play.
-    this.bridging = Boolean(message.handover);
     this.joinRequest = null;
     this.joins += 1;
     // First: the links made below (and every ICE restart after a resume) relay with these.
@@ -657,11 +647,9 @@ export class Call extends EventTarget {
       sfuLink: null,
       theyMoved: false,
       lingerTimer: null,
-      bridged: false,
     };
     this.peers.set(info.peerId, peer);
     if (this.sfu && this.mediaPath === 'server') {
-      if (this.bridging && !polite) this.addBridge(peer, false);
       this.attachSfuLink(peer);
     } else {
       peer.mesh = this.createLink({ peerId: info.peerId, polite, send: (message) => this.sendFromLink(message) });
@@ -670,23 +658,6 @@ export class Call extends EventTarget {
     }
     this.emit('peer-added', { peer });
     return peer;
-  }
-
-  /** A direct link that bridges the handover: negotiated once, closed once the SFU plays. */
-  addBridge(peer, polite) {
-    peer.bridged = true;
-    // The newcomer's end only receives: the others see it through the SFU.
-    peer.mesh = this.createLink({
-      peerId: peer.peerId, polite, send: (message) => this.sendFromLink(message), receiveOnly: !polite,
-    });
-    if (peer.mesh.retire) peer.mesh.retire();
-    this.listen(peer, peer.mesh);
-    if (!polite) {
-      // The newcomer's tile shows the bridge; the others' tile of the newcomer
-      // waits for the SFU (the bridge brings them nothing to show).
-      peer.link = peer.mesh;
-      this.emit('peer-link', { peer });
-    }
   }
 
   /** Pass on a link's tracks and states, while it is the one the views show. */

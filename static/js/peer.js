@@ -25,14 +25,11 @@ export function rtcConfiguration(sessionConfig) {
  * state one of connecting | connected | reconnecting | failed | closed.
  */
 export class PeerLink extends EventTarget {
-  constructor({ peerId, polite, config, media, send, receiveOnly = false }) {
+  constructor({ peerId, polite, config, media, send }) {
     super();
     this.peerId = peerId;
     this.polite = polite;
     this.media = media;
-    // A bridge of the newcomer's during the handover: it only receives (the others
-    // get our pictures through the SFU), so it costs them no extra encoding of ours.
-    this.receiveOnly = receiveOnly;
     this.sendSignal = send;
     this.makingOffer = false;
     this.ignoreOffer = false;
@@ -96,7 +93,7 @@ export class PeerLink extends EventTarget {
   }
 
   addTransceiver(kind) {
-    const track = this.receiveOnly ? null : this.media.outgoing(kind);
+    const track = this.media.outgoing(kind);
     this.transceivers[kind] = this.pc.addTransceiver(track || kind, {
       direction: track ? 'sendrecv' : 'recvonly',
       streams: [this.media.stream],
@@ -119,7 +116,7 @@ export class PeerLink extends EventTarget {
   /** Send a different local track (device switch, screen share, camera back). */
   async setTrack(kind, track) {
     const transceiver = this.transceivers[kind];
-    if (!transceiver || this.closed || this.receiveOnly) return; // bound when the first offer arrives
+    if (!transceiver || this.closed) return; // bound when the first offer arrives
     await transceiver.sender.replaceTrack(track);
     const wanted = track ? 'sendrecv' : 'recvonly';
     if (track && transceiver.direction !== wanted) {
@@ -251,8 +248,8 @@ export class PeerLink extends EventTarget {
   /**
    * The call went through the SFU: this link only bridges the handover, so once
    * negotiated it is never restarted or renegotiated (the peer may have closed
-   * its end: an ICE-restart offer would go unanswered). A bridge made during the
-   * handover still makes its first offer.
+   * its end: an ICE-restart offer would go unanswered). One retired before its
+   * first exchange still completes it.
    */
   retire() {
     this.retiring = true;

@@ -29,9 +29,7 @@ const call = new Call({
   room: readJsonScript('room-data') || {},
   me: sessionConfig.user || {},
   signaling: new SignalingClient(signalingUrl(sessionConfig), { finalCloseCodes: FINAL_CLOSE_CODES }),
-  createLink: ({ peerId, polite, send, receiveOnly }) => new PeerLink({
-    peerId, polite, config: rtcConfig, media, send, receiveOnly,
-  }),
+  createLink: ({ peerId, polite, send }) => new PeerLink({ peerId, polite, config: rtcConfig, media, send }),
   createSfu: ({ send }) => new SfuSession({ config: rtcConfig, media, send }),
   createSfuLink: ({ peerId, session, send }) => new SfuLink({ peerId, session, send }),
   pins: pinStore,

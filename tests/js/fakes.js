@@ -85,11 +85,10 @@ export class FakeSignaling extends EventTarget {
 
 /** Stands in for PeerLink: records the calls made on it. */
 export class FakeLink extends EventTarget {
-  constructor({ peerId, polite, send, receiveOnly = false }) {
+  constructor({ peerId, polite, send }) {
     super();
     this.peerId = peerId;
     this.polite = polite;
-    this.receiveOnly = receiveOnly;
     this.sendSignal = send;
     this.state = 'connecting';
     this.calls = [];

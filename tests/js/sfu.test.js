@@ -40,7 +40,7 @@ function manualClock() {
   };
 }
 
-function inCall({ media = 'mesh', peers = [peer('pA', ALICE), peer('pC', CAROL)], handover = false } = {}) {
+function inCall({ media = 'mesh', peers = [peer('pA', ALICE), peer('pC', CAROL)] } = {}) {
   const signaling = new FakeSignaling();
   const links = [];
   const sfuLinks = [];
@@ -75,7 +75,7 @@ function inCall({ media = 'mesh', peers = [peer('pA', ALICE), peer('pC', CAROL)]
   signaling.open();
   signaling.receive({
     type: 'joined', room: { ...ROOM, media, participants: peers.length + 1 }, peerId: 'pB', peers,
-    created: false, resumeToken: 'token', history: [], re: 'c1', ...(handover ? { handover: true } : {}),
+    created: false, resumeToken: 'token', history: [], re: 'c1',
   });
   signaling.sent.length = 0;
   return { call, signaling, links, sfuLinks, sessions, clock, events };
@@ -231,50 +231,6 @@ describe('the handover from mesh to SFU', () => {
     links[0].reach('reconnecting');
     assert.equal(call.peers.get('pA').link, links[0]);
     assert.equal(links[0].closed, false);
-  });
-});
-
-describe('the newcomer whose join moved the call to the SFU', () => {
-  test('bridges directly to everyone, impolite, while their SFU pictures come', () => {
-    const { call, links, sfuLinks, sessions } = inCall({ media: 'sfu', handover: true });
-    // Receive-only: the others see the newcomer through the SFU, at no extra encoding.
-    assert.deepEqual(links.map((l) => [l.peerId, l.polite, l.receiveOnly, l.calls]), [
-      ['pA', false, true, [['retire']]], ['pC', false, true, [['retire']]],
-    ]);
-    assert.deepEqual(sfuLinks.map((l) => l.peerId), ['pA', 'pC']);
-    assert.deepEqual(sessions[0].calls, [['start']]);
-    assert.deepEqual([...call.peers.values()].map((p) => p.link === p.mesh), [true, true]);
-  });
-
-  test('the SFU pictures take over and close the bridge at once (it carries nothing of ours)', () => {
-    const { call, signaling, links, sfuLinks } = inCall({ media: 'sfu', handover: true });
-    sfuLinks[0].play();
-    assert.equal(call.peers.get('pA').link, sfuLinks[0]);
-    assert.equal(links[0].closed, true);
-    assert.deepEqual(signaling.messages(), [{ type: 'handover', to: 'pA' }]);
-  });
-
-  test('without the handover flag a newcomer to an SFU call makes no direct link', () => {
-    const { links } = inCall({ media: 'sfu' });
-    assert.deepEqual(links, []);
-  });
-
-  test('the others answer the newcomer on a polite bridge, once', () => {
-    const { call, signaling, links, sfuLinks } = inCall({ media: 'sfu', peers: [peer('pA', ALICE)] });
-    signaling.receive({ type: 'peer-joined', peer: peer('pE', CAROL) });
-    signaling.receive({ type: 'offer', from: 'pE', sdp: 'direct-offer' });
-    const erin = call.peers.get('pE');
-    assert.deepEqual(links.map((l) => [l.peerId, l.polite, l.receiveOnly, l.calls]), [
-      ['pE', true, false, [['retire'], ['description', 'offer', 'direct-offer']]],
-    ]);
-    // The bridge carries our pictures to them, none of theirs: their tile waits for the SFU.
-    assert.equal(erin.link, sfuLinks[1]);
-    sfuLinks[1].play();
-    signaling.receive({ type: 'handover', from: 'pE' });
-    assert.equal(links[0].closed, true);
-    signaling.receive({ type: 'offer', from: 'pE', sdp: 'again' });
-    assert.equal(links.length, 1);
-    assert.equal(erin.link, sfuLinks[1]);
   });
 });
 
