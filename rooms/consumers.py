@@ -479,6 +479,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 feed_id=membership.participant_pk,
                 peer_id=membership.peer_id,
                 send=self.send_json,
+                expected_peers=lambda: len(membership.peers),
             )
             await get_parking().add(
                 peer_id=membership.peer_id,

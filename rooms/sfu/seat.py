@@ -147,6 +147,9 @@ class SeatRecord:
 # Subscriber candidates held while Janus waits for an answer: a browser sends a
 # few per network interface and TURN server; what is past this is dropped.
 HELD_CANDIDATES_MAX = 64
+# The first subscription waits at most this long (seconds) for the feeds of
+# everyone in the room: during a handover they come up over a few seconds.
+FIRST_SUBSCRIBE_WAIT = 3.0
 # The longest wait of the watchdog after consecutive failures (seconds).
 SETUP_BACKOFF_MAX = 60.0
 
@@ -163,9 +166,22 @@ class SfuSeat:
     """A person in a Janus room: publishing, subscribed to the others, relayed to their browser."""
 
     def __init__(
-        self, *, room_id: int, capacity: int, feed_id: int, peer_id: str, send: Send
+        self,
+        *,
+        room_id: int,
+        capacity: int,
+        feed_id: int,
+        peer_id: str,
+        send: Send,
+        expected_peers: Callable[[], int] | None = None,
     ) -> None:
         self.room_id = room_id
+        # How many others are in the room (the signaling side knows): the first
+        # subscription waits a moment for all their feeds, so that it is one
+        # negotiation instead of one per feed (each a round trip through a busy
+        # browser, and the next only once the last is up).
+        self.expected_peers = expected_peers
+        self.first_wait_until: float | None = None
         self.capacity = capacity
         self.feed_id = feed_id
         self.peer_id = peer_id
@@ -508,6 +524,8 @@ class SfuSeat:
         remove = [feed for feed in current if feed not in self.feeds]
         if not add and not remove:
             return
+        if participant.subscriber is None and self._wait_for_more_feeds():
+            return
         try:
             if participant.subscriber is None:
                 if not add:
@@ -537,6 +555,18 @@ class SfuSeat:
         listed = await lifecycle.participants(room_id=self.room_id)
         self.feeds = {}
         self._add_publishers([p for p in listed if p.get("publisher")])
+
+    def _wait_for_more_feeds(self) -> bool:
+        """Whether the first subscription should wait for feeds still to come (see __init__)."""
+        if self.expected_peers is None or len(self.feeds) >= self.expected_peers():
+            return False
+        now = asyncio.get_running_loop().time()
+        if self.first_wait_until is None:
+            self.first_wait_until = now + FIRST_SUBSCRIBE_WAIT
+        if now >= self.first_wait_until:
+            return False
+        self._resync_later(self.first_wait_until - now)  # the stragglers: go without them
+        return True
 
     def _resync_later(self, seconds: float = 1.0) -> None:
         """Sync the subscription again in a moment (once at a time)."""

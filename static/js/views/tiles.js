@@ -7,6 +7,9 @@ import { $, displayName, h, initials, show } from '../ui.js';
 const SPEAKING_LEVEL_REMOTE = 0.04;
 const SPEAKING_LEVEL_LOCAL = 0.08;
 const SPEAKING_POLL_MS = 250;
+// A tile's next source replaces the one on screen when its first frame is in,
+// or this long after it came, whichever is first.
+const SWAP_AT_LATEST_MS = 3000;
 
 // A peer link's state in words (tiles and the participant list).
 export const STATE_TEXT = Object.freeze({
@@ -40,11 +43,16 @@ export function mountTiles({ call, media, localLevel = () => 0, speaker = () => 
 
   // --- Remote tiles -----------------------------------------------------------------------
 
-  function createTile(peer) {
+  function remoteVideo(peer) {
     const video = h('video', {
       class: 'remote-video', autoplay: true, playsinline: true, dataset: { testid: 'remote-video', peerId: peer.peerId },
     });
     video.playsInline = true;
+    return video;
+  }
+
+  function createTile(peer) {
+    const video = remoteVideo(peer);
     const name = h('span', { class: 'tile-name', dataset: { testid: 'tile-name' } });
     const muted = h('span', { class: 'badge badge-muted', dataset: { testid: 'muted-indicator' }, hidden: true, title: 'Microphone off' }, 'Muted');
     const cameraOff = h('span', { class: 'badge badge-camera', dataset: { testid: 'camera-off-indicator' }, hidden: true, title: 'Camera off' }, 'Camera off');
@@ -80,10 +88,7 @@ export function mountTiles({ call, media, localLevel = () => 0, speaker = () => 
     tile.root.dataset.video = String(mediaState.video !== false);
   }
 
-  function attachRemoteStream(peer, stream) {
-    const { video, unmute } = tiles.get(peer.peerId) || {};
-    if (!video) return;
-    if (video.srcObject !== stream) video.srcObject = stream;
+  function play(video, unmute) {
     const sink = speaker();
     if (sink && video.setSinkId) video.setSinkId(sink).catch(() => {});
     video.play().catch((err) => {
@@ -93,6 +98,45 @@ export function mountTiles({ call, media, localLevel = () => 0, speaker = () => 
       video.play().catch(() => {});
       show(unmute, true);
     });
+  }
+
+  function attachRemoteStream(peer, stream) {
+    const tile = tiles.get(peer.peerId);
+    if (!tile || tile.video.srcObject === stream || (tile.next && tile.next.srcObject === stream)) return;
+    const showing = tile.video.srcObject && tile.video.videoWidth > 0;
+    if (!showing) {
+      tile.video.srcObject = stream;
+      play(tile.video, tile.unmute);
+      return;
+    }
+    // Another source for a picture on screen (the handover, a new connection):
+    // a fresh player takes a moment to show its first frame, so it loads out of
+    // sight, muted, and takes the old one's place once it has one.
+    if (tile.next) tile.next.remove();
+    const next = remoteVideo(peer);
+    next.dataset.testid = 'remote-video-next';
+    next.classList.add('pending');
+    next.muted = true;
+    next.srcObject = stream;
+    tile.next = next;
+    tile.video.after(next);
+    const swap = () => {
+      clearTimeout(timer);
+      if (tile.next !== next || !tiles.has(peer.peerId)) return;
+      tile.next = null;
+      if (resizes) resizes.unobserve(tile.video);
+      const old = tile.video;
+      next.dataset.testid = 'remote-video';
+      next.classList.remove('pending');
+      next.muted = old.muted;
+      tile.video = next;
+      old.srcObject = null;
+      old.remove();
+      if (resizes) resizes.observe(next);
+    };
+    const timer = setTimeout(swap, SWAP_AT_LATEST_MS);
+    next.addEventListener('loadeddata', swap, { once: true });
+    play(next, tile.unmute);
   }
 
   function showState(peer, state) {
@@ -144,6 +188,7 @@ export function mountTiles({ call, media, localLevel = () => 0, speaker = () => 
     tiles.delete(peer.peerId);
     if (resizes) resizes.unobserve(tile.video);
     tile.video.srcObject = null;
+    if (tile.next) tile.next.srcObject = null;
     tile.root.remove();
     layout();
   });

@@ -85,6 +85,21 @@ async def joined_and_subscribed(seat: SfuSeat) -> dict[str, Any]:
     return offer
 
 
+async def test_the_first_subscription_waits_a_moment_for_everyone_expected(seat, monkeypatch):
+    """Two others expected, one publishes: the first offer comes only after the wait, with it."""
+    monkeypatch.setattr("rooms.sfu.seat.FIRST_SUBSCRIBE_WAIT", 1.0)
+    seat.expected_peers = lambda: 2
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await seat.publish(sdp.publisher_offer())
+    assert seat.browser.inbox.empty()
+    offer = await seat.browser.next()
+    waited = loop.time() - started
+    assert offer["fresh"] is True and len(offer["streams"]) == 2  # the dummy's audio and video
+    assert waited >= 1.0
+    print(f"\nFIGURE first subscription waited {waited:.2f} s for a straggler")
+
+
 def test_fingerprint_names_the_peer_connection():
     """A new PeerConnection has a new DTLS fingerprint; the same one keeps it."""
     offer = sdp.publisher_offer()
