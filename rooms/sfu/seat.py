@@ -311,13 +311,7 @@ class SfuSeat:
 
     async def close(self) -> None:
         """Leave Janus: leave the room, detach both handles, end the session. Idempotent."""
-        self.closed = True
-        for task in (self.pump, self.resync, *self.watchdogs.values()):
-            if task is not None:
-                task.cancel()
-        self.pump = self.resync = None
-        self.watchdogs = {}
-        participant, self.participant = self.participant, None
+        participant = self._stop()
         if participant is not None:
             await participant.leave()
             with contextlib.suppress(JanusError):
@@ -442,6 +436,12 @@ class SfuSeat:
 
     def release(self) -> None:
         """Let go of the Janus session without ending it: another worker claimed it."""
+        participant = self._stop()
+        if participant is not None:
+            participant.session.release()
+
+    def _stop(self) -> Participant | None:
+        """Stop every task of the seat and drop its participant (returned, for the caller)."""
         self.closed = True
         for task in (self.pump, self.resync, *self.watchdogs.values()):
             if task is not None:
@@ -449,8 +449,7 @@ class SfuSeat:
         self.pump = self.resync = None
         self.watchdogs = {}
         participant, self.participant = self.participant, None
-        if participant is not None:
-            participant.session.release()
+        return participant
 
     def _relay(self) -> _Relay:
         if not isinstance(self.send, _Relay):
