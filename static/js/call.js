@@ -63,6 +63,10 @@ const NO_PINS = Object.freeze({ get: () => '', set: () => {} });
 // after its peer's pictures play through the SFU, even if the peer never says
 // it receives ours through the SFU too.
 export const HANDOVER_LINGER_MS = 10000;
+// Once both sides play each other through the SFU, the direct link goes this
+// much later: the tile's player shows the new source by then (views/tiles.js
+// swaps at its first frame, 3 s at the latest).
+export const HANDOVER_SWAP_MS = 3000;
 // On the way back to direct, the SFU session ends at the latest this long after
 // `room-updated` (inside the server's SFU_RETURN_GRACE, 30 s by default).
 export const RETURN_DEADLINE_MS = 20000;
@@ -177,8 +181,12 @@ export class Call extends EventTarget {
         peer.theyMoved = true;
         // With `closed` they closed it (we never said we play them through the
         // SFU): the tile goes to the SFU link, which says how far it got.
-        if (closed && peer.mesh && peer.sfuLink) this.useLink(peer, peer.sfuLink);
-        if (peer.link !== peer.mesh) this.closeMesh(peer);
+        if (closed && peer.mesh && peer.sfuLink) {
+          this.useLink(peer, peer.sfuLink);
+          this.closeMesh(peer);
+        } else if (peer.link !== peer.mesh) {
+          this.closeMeshSoon(peer);
+        }
       },
       [S.SFU_ANSWER]: (message) => {
         if (this.sfu) this.sfu.handleAnswer(message);
@@ -406,7 +414,7 @@ export class Call extends EventTarget {
     this.useLink(peer, link);
     this.send({ type: C.HANDOVER, to: peer.peerId });
     if (peer.theyMoved) {
-      this.closeMesh(peer);
+      this.closeMeshSoon(peer);
       return;
     }
     // They still watch us on the direct link: it stays until they say they play
@@ -434,6 +442,17 @@ export class Call extends EventTarget {
     if (link.stream) this.emit('peer-track', { peer, stream: link.stream });
     this.emit('peer-state', { peer, state: link.state });
     this.emit('peer-link', { peer });
+  }
+
+  /**
+   * Close the direct link once the tile had time to show the SFU's pictures
+   * (a new source takes a video player a moment: views/tiles.js keeps the old
+   * one on screen until then, and it should still be moving).
+   */
+  closeMeshSoon(peer) {
+    if (!peer.mesh) return;
+    this.clock.clearTimeout(peer.lingerTimer);
+    peer.lingerTimer = this.clock.setTimeout(() => this.closeMesh(peer), HANDOVER_SWAP_MS);
   }
 
   closeMesh(peer) {

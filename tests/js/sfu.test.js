@@ -8,7 +8,7 @@ import {
   FakeLink, FakeSfu, FakeSfuLink, FakeSignaling, memoryPins, record,
 } from './fakes.js';
 import {
-  Call, HANDOVER_LINGER_MS, MEDIA_PATH_TEXT, RETURN_DEADLINE_MS,
+  Call, HANDOVER_LINGER_MS, HANDOVER_SWAP_MS, MEDIA_PATH_TEXT, RETURN_DEADLINE_MS,
 } from '../../static/js/call.js';
 import { layerForWidth } from '../../static/js/sfu.js';
 
@@ -145,7 +145,7 @@ describe('the handover from mesh to SFU', () => {
   });
 
   test('pictures playing through the SFU take the tile over and tell that peer', () => {
-    const { call, signaling, links, sfuLinks } = switched();
+    const { call, signaling, links, sfuLinks, clock } = switched();
     sfuLinks[0].dispatchEvent(new CustomEvent('track', { detail: { stream: 'sfu-stream-A' } }));
     const tracks = record(call, ['peer-track']);
     sfuLinks[0].play();
@@ -156,15 +156,21 @@ describe('the handover from mesh to SFU', () => {
     // They may still receive us directly: our side stays until they say so.
     assert.equal(links[0].closed, false);
     signaling.receive({ type: 'handover', from: 'pA' });
+    // The tile's player gets a moment to show the new source; then the link goes.
+    assert.deepEqual([...clock.timers.values()].map((t) => t.ms), [HANDOVER_SWAP_MS]);
+    assert.equal(links[0].closed, false);
+    clock.runAll();
     assert.equal(links[0].closed, true);
     assert.equal(alice.mesh, null);
   });
 
   test('their handover first: the direct link closes once ours plays too', () => {
-    const { call, signaling, links, sfuLinks } = switched();
+    const { call, signaling, links, sfuLinks, clock } = switched();
     signaling.receive({ type: 'handover', from: 'pC' });
     assert.equal(links[1].closed, false);
     sfuLinks[1].play();
+    assert.deepEqual([...clock.timers.values()].map((t) => t.ms), [HANDOVER_SWAP_MS]);
+    clock.runAll();
     assert.equal(links[1].closed, true);
     assert.equal(call.peers.get('pC').link, sfuLinks[1]);
   });
