@@ -536,7 +536,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await seat.trickle(msg["role"], candidate)
 
     async def on_sfu_resubscribe(self, msg: dict[str, Any], msg_id: str | None) -> None:
-        seat = self.sfu_seat(msg_id)
+        seat = await self.sfu_seat(msg_id)
         if self.resubscribes is None:
             self.resubscribes = limits.resubscribe_bucket()
         if not self.resubscribes.take():

@@ -191,3 +191,21 @@ async def test_bad_sfu_messages_are_refused(connect, alice, message, text):
     reply = await peer.request({**message, "id": "b1"})
     assert (reply["type"], reply["code"], reply["re"]) == ("error", "bad-message", "b1")
     assert reply["message"].startswith(text)
+
+
+async def test_the_browsers_watchdog_may_ask_for_a_new_subscription_a_few_times(
+    connect, room_of, alice, bob, with_janus
+):
+    """`sfu-resubscribe` is taken without a reply, four at once, then `rate-limited`."""
+    first, _ = await room_of(alice, bob, media="sfu")
+    reply = await first.request({"type": "sfu-offer", "sdp": sdp.publisher_offer(), "id": "o1"})
+    assert reply["type"] == "sfu-answer"
+    for n in range(4):
+        await first.send({"type": "sfu-resubscribe", "iceRestart": n % 2 == 0, "id": f"r{n}"})
+    refused = await first.request({"type": "sfu-resubscribe", "id": "r4"})
+    assert refused == {
+        "type": "error",
+        "code": "rate-limited",
+        "message": "too many resubscriptions; wait a moment",
+        "re": "r4",
+    }
