@@ -564,11 +564,30 @@ class Person:
     def diagnostics(self) -> str:
         try:
             state = self.page.evaluate(
-                "[document.body.dataset.phase, window.__e2e.openSockets(), window.__e2e.peers()]"
+                """() => [
+                    document.body.dataset.phase, window.__e2e.openSockets(), window.__e2e.peers(),
+                    [...document.querySelectorAll('[data-testid="tile"]')].map((tile) => {
+                        const v = tile.querySelector('[data-testid="remote-video"]');
+                        const next = tile.querySelector('[data-testid="remote-video-next"]');
+                        const tracks = v && v.srcObject ? v.srcObject.getTracks() : [];
+                        return {
+                            peer: tile.dataset.peerId,
+                            state: tile.dataset.state,
+                            width: v ? v.videoWidth : null,
+                            frames: v ? v.getVideoPlaybackQuality().totalVideoFrames : null,
+                            ready: v ? v.readyState : null,
+                            tracks: tracks.map((t) => `${t.kind}:${t.readyState}:${t.muted}`),
+                            next: Boolean(next),
+                        };
+                    }),
+                    window.__e2e.timeline().slice(-40)]"""
             )
         except Exception as err:  # the page may be closed
             state = repr(err)
-        lines = [f"{self.username}: [phase, open sockets, peers]={state}", *self.console[-30:]]
+        lines = [
+            f"{self.username}: [phase, open sockets, peers, tiles, last events]={state}",
+            *self.console[-30:],
+        ]
         return "\n  ".join(lines) + "".join(f"\n(tab) {tab.diagnostics()}" for tab in self.tabs)
 
 
