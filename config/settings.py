@@ -589,7 +589,7 @@ JANUS_RECLAIM_WINDOW = env_int("JANUS_RECLAIM_WINDOW", 25)
 # The server's watchdog of every SFU PeerConnection (rooms/sfu/seat.py): one not up
 # this many seconds after its answer is replaced (doubling on each failure, to 60 s).
 # The browser's own watchdog acts first (static/js/sfu.js); this is for when it cannot.
-SFU_SETUP_TIMEOUT = env_int("SFU_SETUP_TIMEOUT", 15)
+SFU_SETUP_TIMEOUT = env_int("SFU_SETUP_TIMEOUT", 30)
 if JANUS_URL:
     if not JANUS_URL.startswith(("ws://", "wss://", "unix:/")):
         raise ImproperlyConfigured("JANUS_URL must be ws://host:port, wss://... or unix:/path")
@@ -624,7 +624,8 @@ for _cidr in (*SFU_CANDIDATE_ALLOW, *SFU_CANDIDATE_DENY):
 
 # --- Call quality (rooms/quality.py, docs/protocol.md "quality") ---------------------
 # Reports of one socket about one remote peer: at most one live and one final
-# report per QUALITY_MIN_INTERVAL seconds (browsers send one every 10 s);
+# report per QUALITY_MIN_INTERVAL seconds on average, one up to an interval early
+# (rooms/limits.py QualityLimit; browsers send one every 10 s);
 # all of one socket's reports: QUALITY_RATE a second, bursts of QUALITY_BURST
 # (a full mesh's final reports at once). Reports about a peer are still taken
 # QUALITY_PEER_GRACE seconds after it left (the final one comes as it goes).

@@ -508,15 +508,16 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     async def on_sfu_answer(self, msg: dict[str, Any], msg_id: str | None) -> None:
         seat = await self.sfu_seat(msg_id)
-        if seat.participant is None or not seat.awaiting_answer:
-            # No offer of Janus waits for it (the seat would drop it): not examined, so
-            # answers sent for nothing cost no parsing.
+        if not seat.answers(msg.get("re")):
+            # No offer of Janus waits for it, or it answers an offer of a subscription
+            # since replaced (the seat would drop it): not examined, so answers sent
+            # for nothing cost no parsing.
             return
         # Janus' offer carries two sections per other publisher, and keeps those of
         # people who left until new ones reuse them: bounded by the largest room.
         answer = _examined(msg["sdp"], kind="answer", max_sections=2 * settings.SFU_CAPACITY_MAX)
         try:
-            await seat.answer_offer(answer)
+            await seat.answer_offer(answer, offer_id=msg.get("re"))
         except (JanusError, TimeoutError) as err:
             if isinstance(err, JanusError) and refused_sdp(err):
                 raise _refused_by_janus(err) from None
@@ -533,7 +534,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
             except sdp.SdpRejected as err:
                 raise p.bad(f"'candidate' refused: {err.reason}") from None
         with contextlib.suppress(JanusError, TimeoutError):
-            await seat.trickle(msg["role"], candidate)
+            await seat.trickle(msg["role"], candidate, offer_id=msg.get("re"))
 
     async def on_sfu_resubscribe(self, msg: dict[str, Any], msg_id: str | None) -> None:
         seat = await self.sfu_seat(msg_id)

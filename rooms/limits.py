@@ -205,10 +205,17 @@ class QualityLimit:
     """How often one socket may report call quality (docs/reliability.md, Limits).
 
     Per remote peer, one live and one final report per `QUALITY_MIN_INTERVAL`
-    seconds (browsers send one every 10 s); all reports together,
-    `QUALITY_RATE` a second with bursts of `QUALITY_BURST`. Memory stays
-    bounded: only reports younger than the interval are remembered, and the
-    bucket bounds how many those can be.
+    seconds on average (browsers send one every 10 s); all reports together,
+    `QUALITY_RATE` a second with bursts of `QUALITY_BURST`.
+
+    The per-peer interval is a GCRA with a tolerance of one interval: a
+    report may come up to an interval early as long as the ones before it
+    were on time. A browser that keeps to the interval on its own clock is
+    then never refused because the network or a busy worker delayed one
+    report more than the next (seen on a loaded machine: seconds), while the
+    long-run rate stays one per interval. Memory stays bounded: a key is
+    forgotten once its next theoretical time has passed (it would be taken
+    as fresh), and the bucket bounds how many keys can be younger.
     """
 
     __slots__ = ("bucket", "interval", "last")
@@ -216,16 +223,17 @@ class QualityLimit:
     def __init__(self) -> None:
         self.interval = settings.QUALITY_MIN_INTERVAL
         self.bucket = TokenBucket(rate=settings.QUALITY_RATE, capacity=settings.QUALITY_BURST)
+        # (peer, final) -> the theoretical time of its next report.
         self.last: dict[tuple[str, bool], float] = {}
 
     def take(self, *, peer: str, final: bool) -> bool:
         now = time.monotonic()
-        last = self.last.get((peer, final))
-        if last is not None and now - last < self.interval:
+        due = max(self.last.get((peer, final), now), now)
+        if due - now > self.interval:
             return False
         if not self.bucket.take():
             return False
         if len(self.last) >= self.bucket.capacity:
-            self.last = {key: at for key, at in self.last.items() if now - at < self.interval}
-        self.last[(peer, final)] = now
+            self.last = {key: at for key, at in self.last.items() if at > now}
+        self.last[(peer, final)] = due + self.interval
         return True

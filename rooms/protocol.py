@@ -366,11 +366,23 @@ def _sfu_sdp(msg: dict[str, Any]) -> dict[str, Any]:
     return {"type": msg["type"], "sdp": sdp}
 
 
+def _sfu_answer(msg: dict[str, Any]) -> dict[str, Any]:
+    out = _sfu_sdp(msg)
+    re_ = _str(msg, "re", max_len=ID_MAX, required=False)
+    if re_ is not None:
+        out["re"] = re_
+    return out
+
+
 def _sfu_candidate(msg: dict[str, Any]) -> dict[str, Any]:
     role = msg.get("role")
     if role not in SFU_ROLES:
         raise bad(f"'role' must be one of {', '.join(SFU_ROLES)}")
-    return {"type": SFU_CANDIDATE, "role": role, "candidate": _candidate_init(msg)}
+    out = {"type": SFU_CANDIDATE, "role": role, "candidate": _candidate_init(msg)}
+    re_ = _str(msg, "re", max_len=ID_MAX, required=False)
+    if re_ is not None:
+        out["re"] = re_
+    return out
 
 
 def _sfu_layer(msg: dict[str, Any]) -> dict[str, Any]:
@@ -511,7 +523,7 @@ VALIDATORS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     CLOSE: _bare,
     QUALITY: _quality,
     SFU_OFFER: _sfu_sdp,
-    SFU_ANSWER: _sfu_sdp,
+    SFU_ANSWER: _sfu_answer,
     SFU_CANDIDATE: _sfu_candidate,
     SFU_LAYER: _sfu_layer,
     HANDOVER: _handover,

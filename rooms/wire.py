@@ -223,14 +223,17 @@ def sfu_answer(*, sdp: str, re: str | None) -> Message:
     return out
 
 
-def sfu_offer(*, sdp: str, streams: list[dict[str, Any]], fresh: bool) -> Message:
+def sfu_offer(*, sdp: str, streams: list[dict[str, Any]], fresh: bool, offer_id: str) -> Message:
     """Janus' offer for the browser's one receiving PeerConnection.
 
     `streams` says which peer each m-line carries (Janus' display names are
-    peer ids); `fresh` means a new subscription: a new PeerConnection.
+    peer ids); `fresh` means a new subscription: a new PeerConnection. The
+    browser's answer and candidates name the offer (`re`: `offer_id`), so
+    that those of a subscription already replaced never reach the new one.
     """
     return {
         "type": p.SFU_OFFER,
+        "id": offer_id,
         "sdp": sdp,
         "fresh": fresh,
         "streams": [

@@ -53,8 +53,9 @@ import asyncio
 import contextlib
 import logging
 import re
+import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
@@ -131,6 +132,8 @@ class SeatRecord:
     subscriber_up: bool = False
     publisher_up: bool = False
     fingerprint: str | None = None
+    # The ids of the current subscription's offers (SfuSeat.subscription_offers).
+    offers: list[str] = field(default_factory=list)
 
     def dumps(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -150,6 +153,8 @@ HELD_CANDIDATES_MAX = 64
 # The first subscription waits at most this long (seconds) for the feeds of
 # everyone in the room: during a handover they come up over a few seconds.
 FIRST_SUBSCRIBE_WAIT = 3.0
+# How many of a subscription's latest offers' ids are remembered (see `_offer`).
+OFFER_IDS_MAX = 8
 # The longest wait of the watchdog after consecutive failures (seconds).
 SETUP_BACKOFF_MAX = 60.0
 
@@ -201,6 +206,11 @@ class SfuSeat:
         self.publisher_fingerprint: str | None = None
         # The browser's subscriber candidates while Janus waits for an answer (see above).
         self.held_candidates: list[dict[str, Any] | None] = []
+        # The ids of the subscriber offers of the current subscription, newest last
+        # (the last one is the offer awaiting an answer, if any): the browser's
+        # answer and candidates name the offer they are for, and those of a
+        # subscription already replaced are dropped (see `answers`).
+        self.subscription_offers: list[str] = []
         # Hangups of the publisher's PeerConnection that we asked for (republishing).
         self.expected_hangups = 0
         # Consecutive setups the watchdog had to give up on (its backoff).
@@ -237,11 +247,26 @@ class SfuSeat:
                 self._watch("publisher")
             return answer["sdp"]
 
-    async def answer(self, sdp: str) -> None:
+    def answers(self, offer_id: str | None) -> bool:
+        """Whether an answer naming `offer_id` is for the offer Janus waits on.
+
+        The browser may answer an offer after the subscription was replaced
+        (its watchdog and ours, or Janus' hangup, crossed its answer): given to
+        the new subscription, Janus would take another PeerConnection's ICE
+        credentials and DTLS fingerprint, and the new one never comes up. An
+        answer without an id (an older client) is taken as before.
+        """
+        if self.participant is None or not self.awaiting_answer:
+            return False
+        return offer_id is None or (
+            bool(self.subscription_offers) and offer_id == self.subscription_offers[-1]
+        )
+
+    async def answer(self, sdp: str, *, offer_id: str | None = None) -> None:
         """The browser's answer to the subscriber offer it was sent."""
         async with self.lock:
-            if self.participant is None or not self.awaiting_answer:
-                return  # an answer to an offer of a session that is gone
+            if not self.answers(offer_id):
+                return  # an answer to an offer of a session, or a subscription, that is gone
             await self.participant.start(answer=jsep(kind="answer", sdp=sdp))
             self.awaiting_answer = False
             self._unwatch("answer")
@@ -255,7 +280,10 @@ class SfuSeat:
             else:
                 self._watch("subscriber")
 
-    async def trickle(self, role: str, value: dict[str, Any] | None) -> None:
+    async def trickle(
+        self, role: str, value: dict[str, Any] | None, *, offer_id: str | None = None
+    ) -> None:
+        """A browser candidate; `offer_id`: the subscriber offer its connection answered."""
         if role == "publisher":
             participant = self.participant
             if participant is not None:
@@ -267,6 +295,8 @@ class SfuSeat:
             participant = self.participant
             if participant is None or participant.subscriber is None:
                 return
+            if offer_id is not None and offer_id not in self.subscription_offers:
+                return  # a candidate of a connection whose subscription was replaced
             if self.awaiting_answer:
                 if len(self.held_candidates) < HELD_CANDIDATES_MAX:
                     self.held_candidates.append(value)
@@ -336,11 +366,11 @@ class SfuSeat:
         """The socket went: keep everything in Janus and handle its events, send nothing."""
         self._relay().socket = None
 
-    async def answer_offer(self, sdp: str) -> None:
+    async def answer_offer(self, sdp: str, *, offer_id: str | None = None) -> None:
         """`answer`; the offer it answers is then no longer owed to a socket that takes the seat."""
         relay = self._relay()
         offer = relay.pending
-        await self.answer(sdp)
+        await self.answer(sdp, offer_id=offer_id)
         if relay.pending is offer:
             relay.pending = None
 
@@ -362,6 +392,7 @@ class SfuSeat:
             awaiting=self.awaiting_answer,
             fresh=self.fresh_subscription,
             offer=self._relay().pending if self.awaiting_answer else None,
+            offers=list(self.subscription_offers),
             subscriber_up=self.subscriber_up,
             publisher_up=self.publisher_up,
             fingerprint=self.publisher_fingerprint,
@@ -419,6 +450,7 @@ class SfuSeat:
             seat.awaiting_answer = record.awaiting
             seat.fresh_subscription = record.fresh
             seat.subscriber_up = record.subscriber_up
+            seat.subscription_offers = list(record.offers)
             relay.pending = record.offer
         seat._add_publishers([p for p in present if p.get("publisher")])
         seat.pump = asyncio.ensure_future(seat._pump(participant))
@@ -490,6 +522,7 @@ class SfuSeat:
         self.awaiting_answer = False
         self.fresh_subscription = True
         self.held_candidates = []
+        self.subscription_offers = []
         self.feeds = {}
         self._add_publishers(participant.publishers)
         self.pump = asyncio.ensure_future(self._pump(participant))
@@ -585,7 +618,15 @@ class SfuSeat:
 
     async def _offer(self, offer: Any, streams: list[dict[str, Any]]) -> None:
         fresh, self.fresh_subscription = self.fresh_subscription, False
-        await self.send(wire.sfu_offer(sdp=offer["sdp"], streams=streams, fresh=fresh))
+        offer_id = f"sfu-{secrets.token_urlsafe(9)}"
+        if fresh:
+            self.subscription_offers = []
+        # Bounded: a subscription renegotiated all day keeps only its last offers'
+        # ids (candidates come right after an answer, never for an offer this old).
+        self.subscription_offers = [*self.subscription_offers[-(OFFER_IDS_MAX - 1) :], offer_id]
+        await self.send(
+            wire.sfu_offer(sdp=offer["sdp"], streams=streams, fresh=fresh, offer_id=offer_id)
+        )
 
     async def _pump(self, participant: Participant) -> None:
         while True:
@@ -666,6 +707,7 @@ class SfuSeat:
             self.published = self.publisher_up = self.subscriber_up = False
             self.awaiting_answer = False
             self.held_candidates = []
+            self.subscription_offers = []
             self.feeds = {}
             for task in self.watchdogs.values():
                 task.cancel()
@@ -706,6 +748,7 @@ class SfuSeat:
         participant.subscribed = []
         self.awaiting_answer = self.subscriber_up = False
         self.held_candidates = []
+        self.subscription_offers = []
         self.fresh_subscription = True
         self._unwatch("subscriber")
         self._unwatch("answer")

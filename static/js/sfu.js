@@ -32,7 +32,8 @@ const AUDIO_ONLY_PLAYING_MS = 2500;
 // Measured on the 2-core test machine with a CPU hog and five browsers: a
 // healthy connection came up in at most 4.1 s (p95 2.3 s); Chromium itself
 // reports `disconnected` after about 2.5 s without a packet.
-export const SETUP_TIMEOUT_MS = 8000;
+export const SETUP_TIMEOUT_MS = 10000;
+export const SETUP_TIMEOUT_MAX_MS = 60000;
 export const DISCONNECTED_GRACE_MS = 3000;
 export const RETRY_MAX_MS = 30000;
 const ROLES = ['publisher', 'subscriber'];
@@ -70,6 +71,9 @@ export class SfuSession extends EventTarget {
     this.sentLayers = new Map(); // peerId -> the substream asked of the server
     this.publishId = null; // the id of our sfu-offer, which the answer echoes
     this.offerSdp = null; // the last subscriber offer applied
+    // Its id: our answer and the receiving connection's candidates name it, so the
+    // server can tell them from those of a subscription it has since replaced.
+    this.offerId = null;
     this.pending = Promise.resolve();
     this.retryTimer = null;
     // Per connection: the watchdog's timer, whether it was ever connected (an ICE
@@ -131,7 +135,7 @@ export class SfuSession extends EventTarget {
       }
       await pc.setLocalDescription();
       this.publishId = this.send({ type: 'sfu-offer', sdp: pc.localDescription.sdp });
-      this.arm('publisher', SETUP_TIMEOUT_MS);
+      this.arm('publisher', this.setupWait('publisher'));
     });
   }
 
@@ -142,7 +146,7 @@ export class SfuSession extends EventTarget {
       if (!pc || this.closed || pc.signalingState !== 'stable') return;
       await pc.setLocalDescription(await pc.createOffer({ iceRestart: true }));
       this.publishId = this.send({ type: 'sfu-offer', sdp: pc.localDescription.sdp });
-      this.arm('publisher', SETUP_TIMEOUT_MS);
+      this.arm('publisher', this.setupWait('publisher'));
     });
   }
 
@@ -215,6 +219,15 @@ export class SfuSession extends EventTarget {
     }
   }
 
+  /**
+   * How long `role`'s connection may take to come up: doubled after each
+   * failure in a row, so that a machine too busy to set one up in time is not
+   * made busier by tearing down connections that were about to connect.
+   */
+  setupWait(role) {
+    return Math.min(SETUP_TIMEOUT_MS * 2 ** this.watch[role].failures, SETUP_TIMEOUT_MAX_MS);
+  }
+
   /** Recover `role`'s connection unless it is connected `ms` from now. */
   arm(role, ms) {
     if (!this.watching) return;
@@ -239,7 +252,7 @@ export class SfuSession extends EventTarget {
         this.restartPublisherIce();
       } else {
         this.send({ type: 'sfu-resubscribe', iceRestart: true });
-        this.arm(role, SETUP_TIMEOUT_MS);
+        this.arm(role, this.setupWait(role));
       }
       return;
     }
@@ -254,7 +267,7 @@ export class SfuSession extends EventTarget {
         watch.timer = null;
         if (this.closed) return;
         this.send({ type: 'sfu-resubscribe', iceRestart: false });
-        this.arm(role, SETUP_TIMEOUT_MS);
+        this.arm(role, this.setupWait(role));
       }, wait);
     }
   }
@@ -262,14 +275,14 @@ export class SfuSession extends EventTarget {
   // --- Receiving ---------------------------------------------------------------------
 
   /** The server's offer for our receiving connection: which peer each m-line carries. */
-  handleOffer({ sdp, streams, fresh }) {
+  handleOffer({ sdp, streams, fresh, id }) {
     return this.enqueue(async () => {
       if (this.closed) return;
       // The same offer again after a resume (our answer may have been lost with
       // the old socket): answer it again on the connection that applied it.
       const pc0 = this.subscriber;
       if (pc0 && sdp === this.offerSdp && pc0.signalingState === 'stable' && pc0.localDescription) {
-        this.send({ type: 'sfu-answer', sdp: pc0.localDescription.sdp });
+        this.send(this.named({ type: 'sfu-answer', sdp: pc0.localDescription.sdp }));
         return;
       }
       this.offerSdp = sdp;
@@ -279,10 +292,11 @@ export class SfuSession extends EventTarget {
       const pc = this.subscriber;
       const before = new Set([...this.mids.values()].map((s) => s.peerId));
       this.mids = new Map((streams || []).map((s) => [s.mid, { peerId: s.peerId, kind: s.kind }]));
+      this.offerId = id || null;
       await pc.setRemoteDescription({ type: 'offer', sdp });
       await pc.setLocalDescription();
-      this.send({ type: 'sfu-answer', sdp: pc.localDescription.sdp });
-      if (pc.connectionState !== 'connected' && !this.watch.subscriber.timer) this.arm('subscriber', SETUP_TIMEOUT_MS);
+      this.send(this.named({ type: 'sfu-answer', sdp: pc.localDescription.sdp }));
+      if (pc.connectionState !== 'connected' && !this.watch.subscriber.timer) this.arm('subscriber', this.setupWait('subscriber'));
       // Tracks of m-lines that went inactive leave their peer's stream.
       const now = new Set([...this.mids.values()].map((s) => s.peerId));
       for (const transceiver of pc.getTransceivers()) {
@@ -296,6 +310,11 @@ export class SfuSession extends EventTarget {
     });
   }
 
+  /** `message` naming the subscriber offer it is for (`re`), when the server gave it an id. */
+  named(message) {
+    return this.offerId ? { ...message, re: this.offerId } : message;
+  }
+
   newSubscriber() {
     if (this.subscriber) this.subscriber.close();
     const pc = new this.RTCPeerConnection(this.config);
@@ -307,7 +326,7 @@ export class SfuSession extends EventTarget {
     Object.assign(watch, { timer: null, connectedOnce: false, iceRestarted: false });
     pc.addEventListener('icecandidate', ({ candidate }) => {
       if (pc !== this.subscriber) return;
-      this.send({ type: 'sfu-candidate', role: 'subscriber', candidate: candidate ? candidate.toJSON() : null });
+      this.send(this.named({ type: 'sfu-candidate', role: 'subscriber', candidate: candidate ? candidate.toJSON() : null }));
     });
     pc.addEventListener('connectionstatechange', () => this.onState('subscriber', pc));
     pc.addEventListener('track', ({ track, transceiver }) => {

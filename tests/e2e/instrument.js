@@ -61,7 +61,9 @@
         const message = parse(event.data);
         if (message) {
           received.push(message);
-          timeline.push([at(), 'received', message.type]);
+          timeline.push(message.type === 'error'
+            ? [at(), 'received', 'error', message.code, (sent.find((m) => m.id && m.id === message.re) || {}).type || null]
+            : [at(), 'received', message.type]);
           if (sabotageNextSubscription && message.type === 'sfu-offer' && message.fresh) {
             sabotageNextSubscription = false;
             sabotageSdp = message.sdp;
@@ -83,7 +85,9 @@
           return undefined; // the sabotaged connection's candidates never leave
         }
         sent.push(message);
-        timeline.push([at(), 'sent', message.type]);
+        timeline.push(message.type === 'quality'
+          ? [at(), 'sent', 'quality', message.peer, message.final]
+          : [at(), 'sent', message.type]);
         notePeer(message);
       }
       return super.send(data);

@@ -177,7 +177,7 @@ def test_a_receiving_connection_stuck_connecting_is_replaced_and_plays(people, s
     alice.wait_remote_videos(1, timeout=10)
     asked = bob.page.evaluate("window.__e2e.sent.filter((m) => m.type === 'sfu-resubscribe')")
     assert [m["iceRestart"] for m in asked] == [False]
-    # Taken, not refused (the server's own watchdog, 15 s later, is not what saved it).
+    # Taken, not refused (the server's own watchdog, 30 s later, is not what saved it).
     assert bob.page.evaluate("window.__e2e.receivedOf('error')") == []
     fresh = bob.page.evaluate("window.__e2e.receivedOf('sfu-offer').filter((m) => m.fresh).length")
     assert fresh == 2

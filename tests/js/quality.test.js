@@ -511,7 +511,8 @@ const QUALITY_LIMITS = Object.freeze({ minInterval: 5, rate: 2, burst: 24, peers
 
 /**
  * The server's count of one seat's reports, as rooms/limits.py (QualityLimit:
- * per peer and kind once per `minInterval`, then a token bucket of `rate` and
+ * per peer and kind once per `minInterval` on average, one up to an interval
+ * early, then a token bucket of `rate` and
  * `burst`, per socket) and rooms/quality.py (reports about at most `peers`
  * peers per participant, checked after the bucket took its token) make it.
  * `receive` answers what the server would: 'stored' or 'rate-limited'.
@@ -532,12 +533,13 @@ class ServerLimits {
   receive({ peer, final }) {
     const now = this.now();
     const key = `${final}:${peer}`;
-    if (this.last.has(key) && now - this.last.get(key) < this.interval) return 'rate-limited';
+    const due = Math.max(this.last.get(key) ?? now, now);
+    if (due - now > this.interval) return 'rate-limited';
     this.tokens = Math.min(this.burst, this.tokens + (now - this.stamp) * this.rate);
     this.stamp = now;
     if (this.tokens < 1) return 'rate-limited';
     this.tokens -= 1;
-    this.last.set(key, now);
+    this.last.set(key, due + this.interval);
     if (!this.peers.has(peer) && this.peers.size >= this.peerCap) return 'rate-limited';
     this.peers.add(peer);
     return 'stored';

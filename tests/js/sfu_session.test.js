@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import {
-  DISCONNECTED_GRACE_MS, RETRY_MAX_MS, SETUP_TIMEOUT_MS, SfuSession,
+  DISCONNECTED_GRACE_MS, RETRY_MAX_MS, SETUP_TIMEOUT_MAX_MS, SETUP_TIMEOUT_MS, SfuSession,
 } from '../../static/js/sfu.js';
 
 /** Just enough of RTCPeerConnection for the session, driven by the test. */
@@ -115,6 +115,7 @@ describe('the publisher connection', () => {
     assert.notEqual(session.publisher, first);
     assert.equal(first.closed, true);
     assert.deepEqual(sent.map((m) => m.type), ['sfu-offer', 'sfu-offer']);
+    assert.deepEqual(clock.waits(), [2 * SETUP_TIMEOUT_MS]); // more time to come up, too
 
     clock.run(); // fails again: twice the wait
     assert.deepEqual(clock.waits(), [2000]);
@@ -164,7 +165,7 @@ describe('the receiving connection', () => {
     assert.deepEqual(clock.waits(), [1000]);
     clock.run();
     assert.deepEqual(sent.at(-1), { type: 'sfu-resubscribe', iceRestart: false });
-    assert.deepEqual(clock.waits(), [SETUP_TIMEOUT_MS]);
+    assert.deepEqual(clock.waits(), [2 * SETUP_TIMEOUT_MS]);
 
     // No fresh offer came (refused, or lost): the watchdog asks again, later.
     clock.run();
@@ -203,6 +204,27 @@ describe('the receiving connection', () => {
     assert.deepEqual(sent, [{ type: 'sfu-answer', sdp: 'answer' }, { type: 'sfu-answer', sdp: 'answer' }]);
   });
 
+  test('the answer and the candidates name the offer they are for', async () => {
+    const { session, sent } = started();
+    await session.handleOffer({ ...OFFER, id: 'sfu-1' });
+    const first = session.subscriber;
+    const candidate = (pc, name) => {
+      const event = new Event('icecandidate');
+      event.candidate = { toJSON: () => ({ candidate: name }) };
+      pc.dispatchEvent(event);
+    };
+    candidate(first, 'a');
+    await session.handleOffer({ ...OFFER, sdp: 'fresh offer', id: 'sfu-2' });
+    candidate(first, 'late, of the closed connection');
+    candidate(session.subscriber, 'b');
+    assert.deepEqual(sent, [
+      { type: 'sfu-answer', sdp: 'answer', re: 'sfu-1' },
+      { type: 'sfu-candidate', role: 'subscriber', candidate: { candidate: 'a' }, re: 'sfu-1' },
+      { type: 'sfu-answer', sdp: 'answer', re: 'sfu-2' },
+      { type: 'sfu-candidate', role: 'subscriber', candidate: { candidate: 'b' }, re: 'sfu-2' },
+    ]);
+  });
+
   test('an update never lands on a new connection: only a fresh offer makes one', async () => {
     const { session } = started();
     await session.handleOffer(OFFER);
@@ -225,8 +247,28 @@ describe('the receiving connection', () => {
   test('the waits never pass the cap', async () => {
     const { session, clock } = started();
     await session.handleOffer(OFFER);
-    for (let i = 0; i < 12; i += 1) clock.run();
-    assert.ok(clock.waits().every((ms) => ms <= RETRY_MAX_MS), clock.waits());
+    const seen = [];
+    for (let i = 0; i < 16; i += 1) {
+      seen.push(...clock.waits());
+      clock.run();
+    }
+    assert.ok(seen.includes(RETRY_MAX_MS) && seen.includes(SETUP_TIMEOUT_MAX_MS), seen);
+    assert.ok(seen.every((ms) => ms <= Math.max(RETRY_MAX_MS, SETUP_TIMEOUT_MAX_MS)), seen);
+  });
+
+  test('a fresh subscription gets the whole setup time from its own offer', async () => {
+    const { session, clock } = started();
+    await session.handleOffer(OFFER);
+    clock.run(); // not up: ask for a fresh one after a second
+    clock.run();
+    assert.deepEqual(clock.waits(), [2 * SETUP_TIMEOUT_MS]);
+    const timer = session.watch.subscriber.timer;
+    await session.handleOffer({ ...OFFER, sdp: 'fresh offer' });
+    assert.notEqual(session.watch.subscriber.timer, timer);
+    assert.deepEqual(clock.waits(), [2 * SETUP_TIMEOUT_MS]);
+    session.subscriber.reach('connected');
+    assert.deepEqual(clock.waits(), []);
+    assert.equal(session.setupWait('subscriber'), SETUP_TIMEOUT_MS);
   });
 });
 

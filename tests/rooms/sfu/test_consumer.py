@@ -180,6 +180,11 @@ async def test_kick_and_close_end_the_janus_participants(connect, room_of, alice
         ({"type": "sfu-offer"}, "'sdp' must be a string"),
         ({"type": "sfu-candidate", "role": "x", "candidate": None}, "'role' must be one of"),
         ({"type": "sfu-layer", "peer": "p", "substream": 3}, "'substream' must be an integer"),
+        ({"type": "sfu-answer", "sdp": "v=0", "re": 7}, "'re' must be a string"),
+        (
+            {"type": "sfu-candidate", "role": "subscriber", "candidate": None, "re": "x" * 65},
+            "'re' is longer than 64 characters",
+        ),
         ({"type": "create", "media": "p2p"}, "'media' must be one of mesh, sfu, auto"),
     ],
 )

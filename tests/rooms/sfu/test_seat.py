@@ -215,3 +215,22 @@ async def test_the_browser_can_ask_for_a_fresh_subscription(seat):
     again = await seat.browser.next()
     assert (again["type"], again["fresh"]) == ("sfu-offer", True)
     assert seat.participant.subscriber.id != first
+
+
+async def test_an_answer_or_candidate_for_a_replaced_subscription_never_reaches_the_new_one(seat):
+    """Offer A answered after the seat replaced it with B: A's answer and candidates are dropped."""
+    first = await joined_and_subscribed(seat)
+    await seat.resubscribe(ice_restart=False)  # crosses the browser's answer to `first`
+    second = await seat.browser.next()
+    assert second["fresh"] is True and second["id"] != first["id"]
+
+    await seat.answer(sdp.answer_for(first["sdp"]), offer_id=first["id"])
+    await seat.trickle("subscriber", CANDIDATE, offer_id=first["id"])
+    assert (seat.awaiting_answer, seat.held_candidates) == (True, [])
+    assert seat.answers(first["id"]) is False and seat.answers(second["id"]) is True
+
+    await seat.trickle("subscriber", CANDIDATE, offer_id=second["id"])
+    assert seat.held_candidates == [CANDIDATE]
+    await seat.answer(sdp.answer_for(second["sdp"]), offer_id=second["id"])
+    assert (seat.awaiting_answer, seat.held_candidates) == (False, [])
+    assert seat.record().offers == [second["id"]]
