@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import json
 import math
 import os
 import secrets
@@ -494,18 +495,26 @@ class Person:
             arg=count,
             timeout=timeout * 1000,
         )
-        before = self.frame_counts()
+        # Counted per element: a tile that changes source (mesh to SFU) shows the new
+        # one in a new element, whose count starts again from zero.
+        self.page.evaluate("() => { window.__e2eFramesFrom = new WeakMap(); }")
         self.page.wait_for_function(
-            """(before) => {
+            """(n) => {
                 const vids = [...document.querySelectorAll('[data-testid="remote-video"]')];
-                return vids.every((v) => {
-                    const was = before[v.dataset.peerId];
-                    return was !== undefined
-                        && v.getVideoPlaybackQuality().totalVideoFrames >= was + 5
-                        && !v.paused;
-                });
+                const from = window.__e2eFramesFrom;
+                let all = vids.length === n;
+                for (const v of vids) {
+                    const frames = v.getVideoPlaybackQuality().totalVideoFrames;
+                    if (!from.has(v)) {
+                        from.set(v, frames);
+                        all = false;
+                    } else if (frames < from.get(v) + 5 || v.paused || v.videoWidth === 0) {
+                        all = false;
+                    }
+                }
+                return all;
             }""",
-            arg=before,
+            arg=count,
             timeout=timeout * 1000,
         )
 
@@ -584,6 +593,15 @@ class Person:
             )
         except Exception as err:  # the page may be closed
             state = repr(err)
+        # The whole timeline beside the server logs (kept with E2E_KEEP_LOGS=1), on
+        # one clock: performance.timeOrigin + each event's time.
+        if os.environ.get("E2E_LOG_DIR"):
+            with contextlib.suppress(Exception):
+                origin, events = self.page.evaluate(
+                    "() => [performance.timeOrigin, window.__e2e.timeline()]"
+                )
+                path = Path(os.environ["E2E_LOG_DIR"]) / f"timeline-{self.username}.json"
+                path.write_text(json.dumps({"origin": origin, "events": events}))
         lines = [
             f"{self.username}: [phase, open sockets, peers, tiles, last events]={state}",
             *self.console[-30:],

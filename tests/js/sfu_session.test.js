@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import {
-  DISCONNECTED_GRACE_MS, RETRY_MAX_MS, SETUP_TIMEOUT_MAX_MS, SETUP_TIMEOUT_MS, SfuSession,
+  CONNECTING_GRACE_MS, DISCONNECTED_GRACE_MS, RETRY_MAX_MS, SETUP_TIMEOUT_MAX_MS, SETUP_TIMEOUT_MS, SfuSession,
 } from '../../static/js/sfu.js';
 
 /** Just enough of RTCPeerConnection for the session, driven by the test. */
@@ -63,6 +63,7 @@ function manualClock() {
   let next = 1;
   return {
     timers,
+    t: 0, // what `now` says (ms); the test moves it
     setTimeout: (fn, ms) => { timers.set(next, { fn, ms }); return next++; },
     clearTimeout: (id) => timers.delete(id),
     /** The waits of the timers pending now, shortest first. */
@@ -90,6 +91,7 @@ function started() {
     send: (message) => { sent.push(message); ids += 1; return `c${ids}`; },
     RTCPeerConnectionImpl: FakePeerConnection,
     clock,
+    now: () => clock.t,
   });
   const states = [];
   session.addEventListener('state', ({ detail }) => states.push([detail.role, detail.state]));
@@ -141,6 +143,19 @@ describe('the publisher connection', () => {
     clock.run();
     await settle(session);
     assert.notEqual(session.publisher, pc);
+  });
+
+  test('one that connects after the watchdog gave up on it is kept', async () => {
+    const { session, sent, clock } = started();
+    session.start();
+    await settle(session);
+    const pc = session.publisher;
+    clock.run(); // the setup time passes: a new connection in a second...
+    assert.deepEqual(clock.waits(), [1000]);
+    pc.reach('connected'); // ...but this one made it meanwhile
+    assert.deepEqual(clock.waits(), []);
+    assert.equal(session.publisher, pc);
+    assert.deepEqual(sent.map((m) => m.type), ['sfu-offer']);
   });
 
   test('back before the grace ends: nothing is restarted', async () => {
@@ -242,6 +257,33 @@ describe('the receiving connection', () => {
     assert.equal(clock.waits().length, 2);
     session.close();
     assert.deepEqual(clock.waits(), []);
+  });
+
+  test('checks that began just before the setup time ran out get a grace from their start', async () => {
+    const { session, sent, clock, states } = started();
+    await session.handleOffer(OFFER);
+    clock.t = SETUP_TIMEOUT_MS - 1000;
+    session.subscriber.reach('connecting');
+    clock.t = SETUP_TIMEOUT_MS;
+    clock.run();
+    assert.deepEqual(clock.waits(), [CONNECTING_GRACE_MS - 1000]);
+    assert.notDeepEqual(states.at(-1), ['subscriber', 'recovering']);
+    // Still checking when the grace ends (stuck, say, in DTLS): replaced as before.
+    clock.t = SETUP_TIMEOUT_MS - 1000 + CONNECTING_GRACE_MS;
+    clock.run();
+    assert.deepEqual(states.at(-1), ['subscriber', 'recovering']);
+    clock.run();
+    assert.deepEqual(sent.at(-1), { type: 'sfu-resubscribe', iceRestart: false });
+  });
+
+  test('one checking for long when the setup time runs out gets no grace', async () => {
+    const { session, clock, states } = started();
+    await session.handleOffer(OFFER);
+    session.subscriber.reach('connecting'); // at 0: ICE connected, DTLS never
+    clock.t = SETUP_TIMEOUT_MS;
+    clock.run();
+    assert.deepEqual(states.at(-1), ['subscriber', 'recovering']);
+    assert.deepEqual(clock.waits(), [1000]);
   });
 
   test('the waits never pass the cap', async () => {
