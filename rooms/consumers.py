@@ -543,7 +543,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if not self.resubscribes.take():
             raise p.ClientError(p.RATE_LIMITED, "too many resubscriptions; wait a moment")
         try:
-            await seat.resubscribe(ice_restart=msg["iceRestart"])
+            await seat.resubscribe(ice_restart=msg["iceRestart"], offer_id=msg.get("re"))
         except (JanusError, TimeoutError) as err:
             lifecycle.forget_availability()
             logger.info("sfu: resubscription failed for %s: %s", self.membership.peer_id, err)

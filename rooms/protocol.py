@@ -408,7 +408,11 @@ def _mode(msg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sfu_resubscribe(msg: dict[str, Any]) -> dict[str, Any]:
-    return {"type": SFU_RESUBSCRIBE, "iceRestart": bool(_bool(msg, "iceRestart"))}
+    out = {"type": SFU_RESUBSCRIBE, "iceRestart": bool(_bool(msg, "iceRestart"))}
+    re_ = _str(msg, "re", max_len=ID_MAX, required=False)
+    if re_ is not None:
+        out["re"] = re_
+    return out
 
 
 def _media(msg: dict[str, Any]) -> dict[str, Any]:

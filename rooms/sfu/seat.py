@@ -304,16 +304,21 @@ class SfuSeat:
             with contextlib.suppress(PluginError):
                 await participant.trickle(role=role, candidate=_ice(value))
 
-    async def resubscribe(self, *, ice_restart: bool) -> None:
+    async def resubscribe(self, *, ice_restart: bool, offer_id: str | None = None) -> None:
         """The browser's watchdog: restart ICE on the subscription, or replace it with a fresh one.
 
         An ICE restart keeps the PeerConnection and its DTLS, so it only helps
         a subscription that was up; anything else gets a fresh subscription.
+        `offer_id` names the subscription the browser gave up on (its last
+        offer): if ours or Janus' watchdog replaced that one meanwhile, the
+        fresh offer is already on its way, and another would only discard it.
         """
         async with self.lock:
             participant = self.participant
             if participant is None or participant.subscriber is None:
                 return  # none yet: the offer of the one under way is still to come
+            if offer_id is not None and offer_id not in self.subscription_offers:
+                return  # that subscription was replaced already
             if ice_restart and self.subscriber_up and not self.awaiting_answer:
                 offer = await participant.restart_subscriber_ice()
                 self.awaiting_answer = True

@@ -274,7 +274,7 @@ export class SfuSession extends EventTarget {
       if (role === 'publisher') {
         this.restartPublisherIce();
       } else {
-        this.send({ type: 'sfu-resubscribe', iceRestart: true });
+        this.send(this.named({ type: 'sfu-resubscribe', iceRestart: true }));
         this.arm(role, this.setupWait(role));
       }
       return;
@@ -289,7 +289,7 @@ export class SfuSession extends EventTarget {
       watch.timer = this.clock.setTimeout(() => {
         watch.timer = null;
         if (this.closed) return;
-        this.send({ type: 'sfu-resubscribe', iceRestart: false });
+        this.send(this.named({ type: 'sfu-resubscribe', iceRestart: false }));
         this.arm(role, this.setupWait(role));
       }, wait);
     }

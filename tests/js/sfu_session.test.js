@@ -240,6 +240,14 @@ describe('the receiving connection', () => {
     ]);
   });
 
+  test('the watchdog names the subscription it gives up on', async () => {
+    const { session, sent, clock } = started();
+    await session.handleOffer({ ...OFFER, id: 'sfu-1' });
+    clock.run();
+    clock.run();
+    assert.deepEqual(sent.at(-1), { type: 'sfu-resubscribe', iceRestart: false, re: 'sfu-1' });
+  });
+
   test('an update never lands on a new connection: only a fresh offer makes one', async () => {
     const { session } = started();
     await session.handleOffer(OFFER);

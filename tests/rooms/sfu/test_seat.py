@@ -234,3 +234,18 @@ async def test_an_answer_or_candidate_for_a_replaced_subscription_never_reaches_
     await seat.answer(sdp.answer_for(second["sdp"]), offer_id=second["id"])
     assert (seat.awaiting_answer, seat.held_candidates) == (False, [])
     assert seat.record().offers == [second["id"]]
+
+
+async def test_a_resubscribe_for_a_subscription_already_replaced_is_dropped(seat):
+    """The browser gave up on offer A while the seat replaced it with B: B is kept, not replaced."""
+    first = await joined_and_subscribed(seat)
+    await seat.resubscribe(ice_restart=False, offer_id=first["id"])
+    second = await seat.browser.next()
+    handle = seat.participant.subscriber.id
+
+    await seat.resubscribe(ice_restart=False, offer_id=first["id"])  # a second watchdog's, late
+
+    assert seat.browser.inbox.empty()
+    assert (seat.participant.subscriber.id, seat.subscription_offers) == (handle, [second["id"]])
+    await seat.resubscribe(ice_restart=False, offer_id=second["id"])
+    assert (await seat.browser.next())["fresh"] is True
