@@ -447,7 +447,8 @@ class Person:
 
     def press_join(self) -> None:
         button = self.page.get_by_test_id("join-button")
-        expect(button).to_be_enabled(timeout=10000)
+        # Enabled once the camera started: a fifth browser on a loaded machine took >10 s.
+        expect(button).to_be_enabled(timeout=30000)
         button.click()
 
     def enter(self, number: str) -> None:
