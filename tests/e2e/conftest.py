@@ -458,7 +458,8 @@ class Person:
         self.wait_in_call()
 
     def wait_in_call(self) -> None:
-        expect(self.page.get_by_test_id("local-tile")).to_be_visible(timeout=10000)
+        # The join's round trip through a worker: seconds behind on a loaded machine.
+        expect(self.page.get_by_test_id("local-tile")).to_be_visible(timeout=30000)
         expect(self.page.locator("body")).to_have_attribute("data-phase", "in-call")
 
     # --- What the person sees ----------------------------------------------------------------
