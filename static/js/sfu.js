@@ -45,6 +45,23 @@ export const RETRY_MAX_MS = 30000;
 const ROLES = ['publisher', 'subscriber'];
 
 /**
+ * Our answer to Janus' subscriber offer, with us as the DTLS server
+ * (`a=setup:passive`; browsers answer `active` by default). The browser's ICE
+ * comes up as soon as Janus answers its checks, which Janus does before our
+ * answer has reached it through the server; a DTLS client's first
+ * ClientHello then arrives before Janus can take it, and the browser's
+ * retransmissions back off to seconds apart (on a loaded machine the DTLS
+ * handshake of the others' first subscriptions at a handover did not finish
+ * in 15 s). As the server we wait for Janus' ClientHello, which Janus sends
+ * once it has our answer and its ICE is up: no retransmission backoff to
+ * sit out. Every answer on the connection says the same (the role may not
+ * change in a renegotiation).
+ */
+export function asDtlsServer(sdp) {
+  return sdp.replace(/^a=setup:active(?=\r?$)/gm, 'a=setup:passive');
+}
+
+/**
  * Which simulcast layer a tile `width` CSS pixels wide wants (0 lowest).
  * The layers of a 640-wide camera are 640, 320 and 160 wide.
  */
@@ -317,7 +334,8 @@ export class SfuSession extends EventTarget {
       this.mids = new Map((streams || []).map((s) => [s.mid, { peerId: s.peerId, kind: s.kind }]));
       this.offerId = id || null;
       await pc.setRemoteDescription({ type: 'offer', sdp });
-      await pc.setLocalDescription();
+      const answer = await pc.createAnswer();
+      await pc.setLocalDescription({ type: 'answer', sdp: asDtlsServer(answer.sdp) });
       this.send(this.named({ type: 'sfu-answer', sdp: pc.localDescription.sdp }));
       if (pc.connectionState !== 'connected' && !this.watch.subscriber.timer) this.arm('subscriber', this.setupWait('subscriber'));
       // Tracks of m-lines that went inactive leave their peer's stream.

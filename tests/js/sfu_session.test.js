@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 
 import {
   CONNECTING_GRACE_MS, DISCONNECTED_GRACE_MS, RETRY_MAX_MS, SETUP_TIMEOUT_MAX_MS, SETUP_TIMEOUT_MS, SfuSession,
+  asDtlsServer,
 } from '../../static/js/sfu.js';
 
 /** Just enough of RTCPeerConnection for the session, driven by the test. */
@@ -38,6 +39,10 @@ class FakePeerConnection extends EventTarget {
     else if (this.signalingState === 'have-remote-offer') this.localDescription = { type: 'answer', sdp: 'answer' };
     else this.localDescription = await this.createOffer();
     this.signalingState = this.localDescription.type === 'offer' ? 'have-local-offer' : 'stable';
+  }
+
+  async createAnswer() {
+    return { type: 'answer', sdp: 'answer' };
   }
 
   async setRemoteDescription({ type }) {
@@ -238,6 +243,22 @@ describe('the receiving connection', () => {
       { type: 'sfu-answer', sdp: 'answer', re: 'sfu-2' },
       { type: 'sfu-candidate', role: 'subscriber', candidate: { candidate: 'b' }, re: 'sfu-2' },
     ]);
+  });
+
+  test('we answer as the DTLS server: Janus starts the handshake once it has our answer', async () => {
+    const { session, sent } = started();
+    const browsers = 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=setup:active\r\na=mid:0\r\n';
+    const original = FakePeerConnection.prototype.createAnswer;
+    FakePeerConnection.prototype.createAnswer = async () => ({ type: 'answer', sdp: browsers });
+    try {
+      await session.handleOffer({ ...OFFER, id: 'sfu-1' });
+    } finally {
+      FakePeerConnection.prototype.createAnswer = original;
+    }
+    const expected = 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=setup:passive\r\na=mid:0\r\n';
+    assert.deepEqual(sent, [{ type: 'sfu-answer', sdp: expected, re: 'sfu-1' }]);
+    assert.equal(session.subscriber.localDescription.sdp, expected);
+    assert.equal(asDtlsServer('a=setup:actpass\na=setup:passive\n'), 'a=setup:actpass\na=setup:passive\n');
   });
 
   test('the watchdog names the subscription it gives up on', async () => {
