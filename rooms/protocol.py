@@ -366,12 +366,17 @@ def _sfu_sdp(msg: dict[str, Any]) -> dict[str, Any]:
     return {"type": msg["type"], "sdp": sdp}
 
 
+def _with_offer_ref(out: dict[str, Any], msg: dict[str, Any]) -> dict[str, Any]:
+    """`out` with the optional `re`: the id of the server's subscriber offer it is about."""
+    offer_ref = _str(msg, "re", max_len=ID_MAX, required=False)
+    if offer_ref is not None:
+        out["re"] = offer_ref
+    return out
+
+
 def _sfu_answer(msg: dict[str, Any]) -> dict[str, Any]:
     out = _sfu_sdp(msg)
-    re_ = _str(msg, "re", max_len=ID_MAX, required=False)
-    if re_ is not None:
-        out["re"] = re_
-    return out
+    return _with_offer_ref(out, msg)
 
 
 def _sfu_candidate(msg: dict[str, Any]) -> dict[str, Any]:
@@ -379,10 +384,7 @@ def _sfu_candidate(msg: dict[str, Any]) -> dict[str, Any]:
     if role not in SFU_ROLES:
         raise bad(f"'role' must be one of {', '.join(SFU_ROLES)}")
     out = {"type": SFU_CANDIDATE, "role": role, "candidate": _candidate_init(msg)}
-    re_ = _str(msg, "re", max_len=ID_MAX, required=False)
-    if re_ is not None:
-        out["re"] = re_
-    return out
+    return _with_offer_ref(out, msg)
 
 
 def _sfu_layer(msg: dict[str, Any]) -> dict[str, Any]:
@@ -409,10 +411,7 @@ def _mode(msg: dict[str, Any]) -> dict[str, Any]:
 
 def _sfu_resubscribe(msg: dict[str, Any]) -> dict[str, Any]:
     out = {"type": SFU_RESUBSCRIBE, "iceRestart": bool(_bool(msg, "iceRestart"))}
-    re_ = _str(msg, "re", max_len=ID_MAX, required=False)
-    if re_ is not None:
-        out["re"] = re_
-    return out
+    return _with_offer_ref(out, msg)
 
 
 def _media(msg: dict[str, Any]) -> dict[str, Any]:
