@@ -4,7 +4,7 @@ STUN servers go to anyone signed in (the session config, put together by
 `rooms.wire.session_config`). TURN credentials go only to a signaling socket
 seated in a room: in its `joined`, and again in an `ice-servers` message
 half-way through their life for as long as the seat lasts
-(rooms/consumers.py). A relay is worth something only during a call, so an
+(signaling/consumer.py). A relay is worth something only during a call, so an
 account that is in none, or was signed out or blocked, gets none, and what
 it was given stops allocating `TURN_TTL` seconds after it was issued.
 

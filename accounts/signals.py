@@ -4,7 +4,7 @@
 every session, of a user ends: logout, a new password, deactivation,
 deletion, or an admin signing the user out everywhere. Whoever holds
 long-lived connections authenticated by those sessions (the signaling
-sockets, rooms/revocation.py) listens and closes them; this app does not need
+sockets, signaling/revocation.py) listens and closes them; this app does not need
 to know who they are.
 
 Arguments: `user_id`; `session_key` (only that session, or None for all of

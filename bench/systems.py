@@ -467,7 +467,7 @@ def make_systems(
 
 
 def server_is_ready() -> bool:
-    """True when rooms/consumers.py exists and `manage.py check` passes."""
+    """True when signaling/consumer.py exists and `manage.py check` passes."""
     if not (ROOT / "rooms" / "consumers.py").exists():
         return False
     env = {**os.environ, "DEBUG": "true"}

@@ -13,7 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from accounts.middleware import WebSocketAuthStack  # noqa: E402
 from config.metrics import with_metrics  # noqa: E402
 from config.origins import SiteOriginValidator  # noqa: E402
-from rooms.routing import websocket_urlpatterns  # noqa: E402
+from signaling.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

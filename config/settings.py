@@ -87,6 +87,8 @@ INSTALLED_APPS = [
     "csp",
     "accounts",
     "rooms",
+    "sfu",
+    "signaling",
 ]
 
 MIDDLEWARE = [
@@ -323,7 +325,7 @@ SIGNALING_MAX_MESSAGE_BYTES = env_int("SIGNALING_MAX_MESSAGE_BYTES", 64 * 1024)
 SOCKET_SEND_BUFFER_MAX = env_int("SOCKET_SEND_BUFFER_MAX", 2 * 1024 * 1024)
 if SOCKET_SEND_BUFFER_MAX < 2 * SIGNALING_MAX_MESSAGE_BYTES:
     raise ImproperlyConfigured("SOCKET_SEND_BUFFER_MAX must be at least twice the frame size")
-# Presence (rooms/presence.py): a peer nobody renews for PRESENCE_TTL seconds
+# Presence (signaling/presence.py): a peer nobody renews for PRESENCE_TTL seconds
 # is gone; its worker renews it every PRESENCE_RENEW_INTERVAL; every worker
 # sweeps for expired peers every PRESENCE_SWEEP_INTERVAL.
 PRESENCE_TTL = env_int("PRESENCE_TTL", 30)
@@ -555,12 +557,12 @@ LOGGING = {
 
 # --- SFU: Janus (docs/sfu.md) ---------------------------------------------------
 # Calls past a few people go through Janus' VideoRoom, which the site drives
-# over the Janus API (rooms/sfu/). JANUS_URL unset means no SFU: every call
+# over the Janus API (sfu/). JANUS_URL unset means no SFU: every call
 # stays a mesh. ws://host:port, wss://..., or unix:/path for a UNIX socket.
 JANUS_URL = env_str("JANUS_URL")
 # Janus' api_secret and the VideoRoom admin_key (deploy/janus/entrypoint
 # renders the same two into Janus' config). Room secrets and PINs are derived
-# from the admin key per room (rooms.sfu.room_credentials).
+# from the admin key per room (sfu.room_credentials).
 JANUS_API_SECRET = env_str("JANUS_API_SECRET")
 JANUS_ADMIN_KEY = env_str("JANUS_ADMIN_KEY")
 # Rooms in `auto` media mode (the default) stay peer to peer up to this many
@@ -586,7 +588,7 @@ SFU_CAPACITY_MAX = env_int("SFU_CAPACITY_MAX", 50)
 JANUS_REQUEST_TIMEOUT = env_int("JANUS_REQUEST_TIMEOUT", 10)
 JANUS_KEEPALIVE_INTERVAL = env_int("JANUS_KEEPALIVE_INTERVAL", 15)
 JANUS_RECLAIM_WINDOW = env_int("JANUS_RECLAIM_WINDOW", 25)
-# The server's watchdog of every SFU PeerConnection (rooms/sfu/seat.py): one not up
+# The server's watchdog of every SFU PeerConnection (sfu/seat.py): one not up
 # this many seconds after its answer is replaced (doubling on each failure, to 60 s).
 # The browser's own watchdog acts first (static/js/sfu.js); this is for when it cannot.
 SFU_SETUP_TIMEOUT = env_int("SFU_SETUP_TIMEOUT", 30)
@@ -606,7 +608,7 @@ if not 1 <= MESH_MAX_PEERS <= 12:
     raise ImproperlyConfigured("MESH_MAX_PEERS must be 1-12")
 if not 12 <= SFU_CAPACITY_MAX <= 200:
     raise ImproperlyConfigured("SFU_CAPACITY_MAX must be 12-200")
-# Where Janus may send ICE connectivity checks (rooms/sfu/sdp.py): the browsers'
+# Where Janus may send ICE connectivity checks (sfu/sdp.py): the browsers'
 # candidates on public unicast addresses only, plus the networks in ALLOW (a site
 # whose browsers or TURN relays are on a LAN; the test stacks' loopback), minus
 # those in DENY (public addresses that must not be probed, e.g. the server's own).
@@ -653,7 +655,7 @@ for _name in (
 # request on (BEHIND_PROXY and X-Forwarded-For), and Caddy refuses the path.
 # Logs: `plain` lines for people, or `json` (one object a line, for Loki or
 # ELK). The signaling events (join, leave, kick, close, refusals) carry
-# their fields either way (rooms/observe.py); never PINs, SDP or keys.
+# their fields either way (signaling/observe.py); never PINs, SDP or keys.
 LOG_FORMAT = env_str("LOG_FORMAT", "plain")
 if LOG_FORMAT not in {"plain", "json"}:
     raise ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'")

@@ -121,8 +121,8 @@ async def _redis() -> None:
 
     from infra import counters
     from infra.redis import get_redis
-    from rooms.connections import get_connections
-    from rooms.presence import get_presence
+    from signaling.connections import get_connections
+    from signaling.presence import get_presence
 
     client = get_redis()
     if client is not None:
@@ -154,7 +154,7 @@ async def _channel_layer() -> None:
 
 
 async def _worker() -> None:
-    from rooms.worker import get_worker
+    from signaling.worker import get_worker
 
     await get_worker().ready()
 

@@ -1,6 +1,6 @@
 """Log formats: plain lines for people (the default), JSON lines for Loki/ELK (`LOG_FORMAT=json`).
 
-Structured fields travel on a record as `extra={"fields": {...}}` (rooms/observe.py
+Structured fields travel on a record as `extra={"fields": {...}}` (signaling/observe.py
 logs every signaling event that way). The plain format appends them as
 `key=value` after the message; the JSON format makes them keys of the line's
 object, next to `time`, `level`, `logger` and `message` (which a field never

@@ -11,9 +11,9 @@ Children of labelled metrics are resolved here, once, into dicts keyed by
 the label value: on the signaling hot path a forward costs one dict lookup
 and one counter increment, never a `.labels()` call.
 
-What observes what: `rooms/observe.py` for the signaling socket (joins,
+What observes what: `signaling/observe.py` for the signaling socket (joins,
 forwards, refusals, resumes, leaves, the per-worker gauges), `infra/db.py`
-(database calls), `rooms/worker.py` (expiries, Redis errors of the worker's
+(database calls), `signaling/worker.py` (expiries, Redis errors of the worker's
 loops), `accounts/ice.py` (TURN credentials), and the channel layer's flush
 (`observe_publish_batch`).
 """

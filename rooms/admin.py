@@ -24,12 +24,13 @@ from django.views.decorators.http import require_POST
 
 from accounts import services as accounts_services
 from accounts.admin import BLOCKED_MESSAGE
-from rooms import charts, errors, observe, selectors, services
+from rooms import charts, errors, selectors, services
 from rooms.events import publish_on_commit
 from rooms.models import CallQuality, ChatMessage, Participant, Room
 from rooms.overview import overview
 from rooms.selectors import QUALITY_TROUBLE, quality_reports, room_console, rooms_for_admin
 from rooms.templatetags.rooms_admin import format_duration
+from signaling import observe
 
 # What each action writes to the admin log (LogEntry.change_message).
 ENDED_MESSAGE = "Ended the room: everyone in it was disconnected."

@@ -6,6 +6,3 @@ class RoomsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "rooms"
     verbose_name = _("Rooms")
-
-    def ready(self) -> None:
-        from rooms import revocation  # noqa: F401 - connects the receiver

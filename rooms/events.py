@@ -50,7 +50,7 @@ USER_REVOKE = "user.revoke"
 # From a worker to one of its own sockets: close, the account was signed out.
 SOCKET_REVOKED = "socket.revoked"
 # To every worker: make Janus follow Django (kick feeds, destroy a room); the
-# first worker does it, the others find it done (rooms/sfu/lifecycle.py).
+# first worker does it, the others find it done (sfu/lifecycle.py).
 SFU_CLEANUP = "sfu.cleanup"
 # To every worker: at `at`, see whether an `auto` room that shrank goes back to
 # the mesh (services.room_media_return; the first worker decides, under the lock).
@@ -65,7 +65,7 @@ SFU_RELEASED = "sfu.released"
 # which another worker claimed (keep the session) or could not (end it).
 SFU_SEAT_RELEASE = "sfu.seat_release"
 
-# The group every worker's Worker listens on (rooms/worker.py).
+# The group every worker's Worker listens on (signaling/worker.py).
 WORKERS_GROUP = "workers"
 
 Event = dict[str, Any]
@@ -248,7 +248,7 @@ def sfu_released(*, room_id: int) -> Event:
 
 
 def sfu_seat_release(*, owner: str, peer_id: str, session_id: int, keep: bool) -> Outgoing:
-    """Worker `owner`: let go of `peer_id`'s Janus session `session_id` (rooms/sfu/parking.py)."""
+    """Worker `owner`: let go of `peer_id`'s Janus session `session_id` (sfu/parking.py)."""
     return Outgoing(
         group=WORKERS_GROUP,
         event={

@@ -22,8 +22,8 @@
 - Wrong PINs per room (`pin_failed`, `pin_locked`): at `PIN_FAILURE_LIMIT`
   the room's PIN is locked for `PIN_LOCK_SECONDS`: joins that need the PIN
   are refused `pin-locked` unevaluated, right or wrong, and the owner is told.
-- Signaling sockets per account across every worker: `rooms.connections`;
-  joins in flight per account: `rooms.worker`; sign-ups: `accounts.limits`;
+- Signaling sockets per account across every worker: `signaling.connections`;
+  joins in flight per account: `signaling.worker`; sign-ups: `accounts.limits`;
   joins and chat lines per account across sockets: `account_volume`.
 
 Client addresses are the ASGI client address (behind the proxy, daphne's

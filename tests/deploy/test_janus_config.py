@@ -1,7 +1,7 @@
 """deploy/janus: the entrypoint renders a private config and refuses unsafe ones; compose wires it.
 
 Rendering is checked with a stand-in `janus` on PATH that records how it was
-started (the real one is started by tests/rooms/sfu/); refusals never get as
+started (the real one is started by tests/sfu/); refusals never get as
 far as starting anything.
 """
 
@@ -18,7 +18,7 @@ import pytest
 
 from tests.deploy.procs import REPO, clean_environ, free_port, parse_env_file, processes
 from tests.deploy.test_config_files import compose, compose_project, yaml_to_dict
-from tests.rooms.sfu.janusproc import ENTRYPOINT, JanusServer, require_janus
+from tests.sfu.janusproc import ENTRYPOINT, JanusServer, require_janus
 
 HEALTHCHECK = REPO / "deploy" / "janus" / "healthcheck"
 SECRET = "a-secret-of-24-characters"

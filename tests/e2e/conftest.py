@@ -670,10 +670,10 @@ def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     Janus 1.1.2 never gathers on a loopback interface, so a veth pair whose
     two ends both stay in the namespace carries 127.0.0.2 for its ICE
-    (tests/rooms/sfu/janusproc.py explains why); removed afterwards.
+    (tests/sfu/janusproc.py explains why); removed afterwards.
     """
     from tests.deploy.procs import processes
-    from tests.rooms.sfu.janusproc import JANUS_IP, JanusServer, require_janus
+    from tests.sfu.janusproc import JANUS_IP, JanusServer, require_janus
 
     require_janus()
     if not only_loopback_here():
@@ -733,7 +733,7 @@ class SfuStack:
         """Run `make(admin)` (a coroutine) on a fresh VideoRoomAdmin session; its result."""
         import asyncio
 
-        from rooms.sfu import JanusClient, VideoRoomAdmin
+        from sfu import JanusClient, VideoRoomAdmin
 
         async def run() -> Any:
             client = JanusClient(url=self.janus.url, api_secret=self.janus.api_secret)

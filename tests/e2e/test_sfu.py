@@ -1,16 +1,16 @@
-"""Chromium through real Janus, driven by rooms/sfu as a worker would drive it (no site involved).
+"""Chromium through real Janus, driven by sfu as a worker would drive it (no site involved).
 
 A publisher page sends camera and microphone with three simulcast layers; a
 subscriber page receives them on one multistream subscription. Python plays
 the signaling worker: it relays each page's SDP and candidates into
-`rooms.sfu.Participant` calls and Janus' answers back, exactly the proxying
+`sfu.Participant` calls and Janus' answers back, exactly the proxying
 the integration will do, then picks simulcast layers and watches the
 received resolution follow.
 
 Runs inside tests/e2e/run's loopback-only network namespace. Janus 1.1.2
 never gathers on a loopback interface, so the fixture adds a veth pair whose
 ends both stay in the namespace, with 127.0.0.2 on one of them, for Janus'
-ICE (tests/rooms/sfu/janusproc.py explains why); it is removed afterwards.
+ICE (tests/sfu/janusproc.py explains why); it is removed afterwards.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
-from rooms.sfu import JanusClient, Participant, VideoRoomAdmin, candidate, jsep, room_credentials
+from sfu import JanusClient, Participant, VideoRoomAdmin, candidate, jsep, room_credentials
 from tests.deploy.procs import free_port
-from tests.rooms.sfu.janusproc import JANUS_IP, JanusServer
+from tests.sfu.janusproc import JANUS_IP, JanusServer
 
 pytestmark = pytest.mark.e2e
 

@@ -1,7 +1,7 @@
 """A person through the SFU resumes on another worker: the Janus seat is claimed, not rebuilt.
 
 Two real daphne workers, real Redis and PostgreSQL, and a real Janus
-(tests/rooms/sfu/janusproc.py: its own network namespace, its API on a UNIX
+(tests/sfu/janusproc.py: its own network namespace, its API on a UNIX
 socket the workers and this test share). Bob publishes on worker 1; his
 socket drops (no close frame), or worker 1 is SIGKILLed; he resumes on
 worker 2, which claims his Janus session (docs/sfu.md section 6). Janus is
@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from rooms.sfu import JanusClient, JanusError, JanusSessionLost, Participant, VideoRoomAdmin
-from rooms.sfu.videoroom import room_credentials
-from tests.rooms.sfu import sdp
-from tests.rooms.sfu.conftest import wait_for
-from tests.rooms.sfu.janusproc import JanusServer, janus_servers
+from sfu import JanusClient, JanusError, JanusSessionLost, Participant, VideoRoomAdmin
+from sfu.videoroom import room_credentials
+from tests.sfu import sdp
+from tests.sfu.conftest import wait_for
+from tests.sfu.janusproc import JanusServer, janus_servers
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from django.test import Client
 
 from rooms.models import Room
-from tests.rooms.helpers import db_room
+from tests.support.helpers import db_room
 
 CHANGELIST = "/admin/rooms/room/"
 

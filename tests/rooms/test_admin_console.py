@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from rooms.models import CallQuality, Participant, Room
-from tests.rooms.helpers import db_room
+from tests.support.helpers import db_room
 
 # Annotations (durations, loss ratios, per-day counts) differ between backends: both run.
 pytestmark = pytest.mark.postgres

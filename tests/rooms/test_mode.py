@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.rooms.helpers import db_room
+from tests.support.helpers import db_room
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
