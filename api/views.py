@@ -11,7 +11,7 @@ from accounts.backends import password_checked
 from accounts.limits import login_not_failed, login_turn
 from accounts.views import client_ip, login_slowed
 from api.base import ApiError, api_view, read_json_object
-from rooms import errors, limits, services, wire
+from rooms import attempts, errors, services, wire
 from rooms import protocol as p
 
 CREDENTIAL_MAX = 4096
@@ -103,7 +103,7 @@ def room_detail(request: HttpRequest, number: str) -> HttpResponse:
     except p.ClientError:
         number = ""
     try:
-        room = limits.counted_lookup(
+        room = attempts.counted_lookup(
             user_id=request.user.pk, address=request.META.get("REMOTE_ADDR"), number=number
         )
     except errors.RoomsError as err:

@@ -328,7 +328,7 @@ class OurServer(System):
             OPEN_ROOMS_PER_USER="100000",
             ROOMS_CREATED_PER_HOUR="100000",
             # And the per-address join cap: every join attempt in flight holds one
-            # unit of it until it is answered (rooms/limits.py), and the burst's
+            # unit of it until it is answered (rooms/attempts.py), and the burst's
             # 1,000 people (and the room storm's) all come from 127.0.0.1, where in
             # a deployment they come from their own addresses.
             JOIN_FAILURE_ADDRESS_LIMIT="100000",

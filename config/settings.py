@@ -627,7 +627,7 @@ for _cidr in (*SFU_CANDIDATE_ALLOW, *SFU_CANDIDATE_DENY):
 # --- Call quality (rooms/quality.py, docs/protocol.md "quality") ---------------------
 # Reports of one socket about one remote peer: at most one live and one final
 # report per QUALITY_MIN_INTERVAL seconds on average, one up to an interval early
-# (rooms/limits.py QualityLimit; browsers send one every 10 s);
+# (signaling/limits.py QualityLimit; browsers send one every 10 s);
 # all of one socket's reports: QUALITY_RATE a second, bursts of QUALITY_BURST
 # (a full mesh's final reports at once). Reports about a peer are still taken
 # QUALITY_PEER_GRACE seconds after it left (the final one comes as it goes).

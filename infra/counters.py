@@ -4,7 +4,7 @@ A counter lives for one fixed window (its key names the window); `reserve`
 takes one unit from each of several counters atomically, or none when any is
 at its limit; `release` gives units back. With Redis they are keys shared by
 every worker and by the HTTP views; without Redis (one process) they live in
-this process's memory. Used for join attempts (rooms/limits.py) and sign-ups
+this process's memory. Used for join attempts (rooms/attempts.py) and sign-ups
 (accounts/limits.py).
 
 `throttle` is the other kind: a rate (GCRA, the generic cell rate algorithm)

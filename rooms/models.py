@@ -30,7 +30,7 @@ from rooms.protocol import (
 )
 
 # A PIN is a few digits: what protects it is the online limit on attempts
-# (rooms/limits.py), not a slow hash, which would only let wrong guesses stall
+# (rooms/attempts.py), not a slow hash, which would only let wrong guesses stall
 # the worker inside the room's lock. A keyed HMAC keeps a copy of the
 # database from giving the PINs away without the SECRET_KEY.
 PIN_SCHEME = "hmac-sha256"

@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from infra.process import worker_name
-from rooms import errors, events, limits, protocol, selectors, statements, wire
+from rooms import attempts, errors, events, protocol, selectors, statements, wire
 from rooms.events import Outbox
 from rooms.models import ChatMessage, Participant, Room
 
@@ -245,11 +245,11 @@ def room_join(
             raise errors.RoomLocked()
         if not moderator and room.has_pin:
             # Locked by wrong guesses (from anyone): refused unevaluated, right or wrong.
-            if limits.pin_locked(room_id=room.pk):
+            if attempts.pin_locked(room_id=room.pk):
                 raise errors.PinLocked()
             if not room.check_pin(pin):
                 # Only a PIN given counts against the room: a link opened without one is no guess.
-                locked = bool(pin) and limits.pin_failed(room_id=room.pk)
+                locked = bool(pin) and attempts.pin_failed(room_id=room.pk)
                 raise errors.WrongPin(given=bool(pin), room_id=room.pk, locked=locked)
         if room.media_mode == Room.MediaMode.SFU and not sfu_available:
             raise errors.SfuUnavailable()

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from rooms import errors, limits, wire
+from rooms import attempts, errors, wire
 from rooms import protocol as p
 from rooms.models import Room
 from rooms.selectors import user_recent_rooms
@@ -54,7 +54,7 @@ def room_page(request: HttpRequest, number: str) -> HttpResponse:
         # People share links the way they read numbers: /rooms/482-913-075/.
         return redirect("room", number=canonical)
     try:
-        room = limits.counted_lookup(
+        room = attempts.counted_lookup(
             user_id=request.user.pk, address=request.META.get("REMOTE_ADDR"), number=number
         )
     except errors.CapReached as err:

@@ -109,7 +109,7 @@ def pin_locked(*, until: datetime) -> Message:
 def quality_limits() -> Message:
     """What the server takes of one socket's quality reports (extension), so the client keeps to it.
 
-    The settings of rooms.limits.QualityLimit and the per-participant bound of
+    The settings of signaling.limits.QualityLimit and the per-participant bound of
     rooms.quality.quality_record: a client reporting within them is never refused.
     """
     return {

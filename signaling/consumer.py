@@ -1,7 +1,7 @@
 """The signaling WebSocket: one consumer per browser tab.
 
 Kept thin: `rooms.protocol` validates, `rooms.services` decides (and says
-what the others must hear), `rooms.wire` writes the answers, `rooms.limits`
+what the others must hear), `rooms.wire` writes the answers, `signaling.limits`
 throttles, `signaling.presence` / `signaling.worker` keep presence honest, and this
 class moves messages. The forwarding path (offer/answer/candidate) touches
 neither the database nor Redis beyond the one send: the consumer keeps its
@@ -41,14 +41,14 @@ from django.utils import timezone
 from accounts import ice
 from accounts.middleware import user_for_session
 from infra.db import db_call
-from rooms import errors, events, limits, quality, services, wire
+from rooms import attempts, errors, events, quality, services, wire
 from rooms import protocol as p
 from rooms.models import Participant, Room
 from sfu import JanusError, candidate_policy, lifecycle, sdp
 from sfu.parking import get_parking
 from sfu.seat import SfuSeat
 from sfu.videoroom import refused_sdp
-from signaling import observe
+from signaling import limits, observe
 from signaling.connections import get_connections
 from signaling.presence import get_presence
 from signaling.revocation import session_hash
@@ -655,7 +655,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
         # attempts (many sockets, many accounts behind one address) evaluate
         # at most the cap; an attempt that does not fail gives it back.
         await self.count_join(msg_id)
-        attempt = await limits.reserve_attempt(user_id=self.user.pk)
+        attempt = await attempts.reserve_attempt(user_id=self.user.pk)
         if attempt is None:
             raise p.ClientError(
                 p.RATE_LIMITED, "Too many failed attempts to join; wait a while.", msg_id=msg_id
@@ -674,16 +674,16 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self.failed_join(err, number=number, msg_id=msg_id)
             raise
         except BaseException:
-            await limits.release_attempt(attempt)
+            await attempts.release_attempt(attempt)
             raise
         await self.take_seat(seat, msg_id=msg_id, created=False, resumed=resumed)
-        await limits.release_attempt(attempt)
+        await attempts.release_attempt(attempt)
 
     async def failed_join(self, err: errors.RoomsError, *, number: str, msg_id: str | None) -> None:
         """A join failed (unknown number, wrong PIN): tell a locked PIN's owner; slow the address.
 
         The answer waits for the address's turn (holding this account's join
-        slot), or is `rate-limited` when that is too far off (limits.address_failed).
+        slot), or is `rate-limited` when that is too far off (attempts.address_failed).
         """
         if isinstance(err, errors.WrongPin) and err.locked:
             until = timezone.now() + timedelta(seconds=settings.PIN_LOCK_SECONDS)
@@ -692,7 +692,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 (events.pin_locked(room_id=err.room_id, group=group, until=until),),
                 self.channel_layer,
             )
-        turn = await limits.address_failed(address=self.account.address)
+        turn = await attempts.address_failed(address=self.account.address)
         if not turn.allowed:
             raise p.ClientError(
                 p.RATE_LIMITED,

@@ -164,7 +164,7 @@ export const BUDGET_MARGIN_MS = 1000;
  * that none is refused (docs/protocol.md, Call quality). `limits` is
  * `joined.qualityLimits`: per remote peer one live and one final report per
  * `minInterval` s, `rate` reports a second with bursts of `burst`
- * (rooms/limits.py QualityLimit, per socket), reports about at most `peers`
+ * (signaling/limits.py QualityLimit, per socket), reports about at most `peers`
  * peers (rooms/quality.py, per participant). Mesh and SFU links are counted
  * alike, by the peer they report on, as the server counts them: during the
  * handover a peer's two links share its budget.

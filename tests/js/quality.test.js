@@ -510,7 +510,7 @@ describe('PeerLink', () => {
 const QUALITY_LIMITS = Object.freeze({ minInterval: 5, rate: 2, burst: 24, peers: 11 });
 
 /**
- * The server's count of one seat's reports, as rooms/limits.py (QualityLimit:
+ * The server's count of one seat's reports, as signaling/limits.py (QualityLimit:
  * per peer and kind once per `minInterval` on average, one up to an interval
  * early, then a token bucket of `rate` and
  * `burst`, per socket) and rooms/quality.py (reports about at most `peers`

@@ -1,4 +1,6 @@
-"""Limits that keep one client from hurting anyone else (rooms/limits.py, issue 5).
+"""Limits that keep one client from hurting anyone else (issue 5).
+
+signaling/limits.py (rates) and rooms/attempts.py (join attempts, PINs).
 
 The token bucket's arithmetic, the rate limit and failed-join cap through the
 real consumer, the invalid-frame cap, and the frame-size limits both in the
@@ -16,7 +18,8 @@ from channels.db import database_sync_to_async
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from rooms import limits
+from rooms import attempts
+from signaling import limits
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -252,24 +255,24 @@ async def test_join_attempts_are_reserved_per_user_and_slowed_per_address(settin
     settings.CHANNEL_LAYER_PREFIX = f"limits-{uuid.uuid4().hex[:8]}"
     settings.JOIN_FAILURE_LIMIT, settings.JOIN_FAILURE_ADDRESS_LIMIT = 3, 4
     settings.JOIN_FAILURE_WINDOW, settings.JOIN_FAILURE_ADDRESS_MAX_WAIT = 600, 200
-    held = [await limits.reserve_attempt(user_id=7) for _ in range(3)]
+    held = [await attempts.reserve_attempt(user_id=7) for _ in range(3)]
     assert all(held)
-    assert await limits.reserve_attempt(user_id=7) is None
+    assert await attempts.reserve_attempt(user_id=7) is None
     # Another account is not at its cap, whatever the first one did.
-    assert await limits.reserve_attempt(user_id=8) is not None
+    assert await attempts.reserve_attempt(user_id=8) is not None
     # An attempt that did not fail gives its reservation back.
-    await limits.release_attempt(held[0])
-    assert await limits.reserve_attempt(user_id=7) is not None
+    await attempts.release_attempt(held[0])
+    assert await attempts.reserve_attempt(user_id=7) is not None
     # The address: 4 failures at once, then one per 150 s, waited for up to 200 s.
     now = [2_000_000.0]
     monkeypatch.setattr(counters.time, "time", lambda: now[0])
-    turns = [await limits.address_failed(address="192.0.2.1") for _ in range(6)]
+    turns = [await attempts.address_failed(address="192.0.2.1") for _ in range(6)]
     assert turns == [counters.Turn(True, 0.0)] * 4 + [
         counters.Turn(True, 150.0),
         counters.Turn(False, 100.0),
     ]
-    assert await limits.address_failed(address="198.51.100.2") == counters.Turn(True, 0.0)
-    assert await limits.address_failed(address=None) == counters.Turn(True, 0.0)
+    assert await attempts.address_failed(address="198.51.100.2") == counters.Turn(True, 0.0)
+    assert await attempts.address_failed(address=None) == counters.Turn(True, 0.0)
     client = aioredis.Redis.from_url(REDIS_URL)
     try:
         prefix = f"{settings.CHANNEL_LAYER_PREFIX}:join-attempts"
