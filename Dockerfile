@@ -29,7 +29,7 @@ COPY . .
 # time. The throwaway key only satisfies settings.py; nothing is signed here.
 RUN DEBUG=false SECRET_KEY=collectstatic-at-build-time-only \
         python manage.py collectstatic --noinput --verbosity 0 \
-    && python -m compileall -q config accounts rooms deploy
+    && python -m compileall -q config api accounts rooms signaling sfu transport infra deploy
 
 USER app:app
 EXPOSE 8000

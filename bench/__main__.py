@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     names += list(refs)
     if any(n.startswith("ours") for n in names) and not server_is_ready():
         print(
-            "bench: signaling/consumer.py missing or `manage.py check` fails; skipping our server",
+            "bench: `manage.py check` fails; skipping our server",
             file=sys.stderr,
         )
         names = [n for n in names if not n.startswith("ours")]

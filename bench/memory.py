@@ -52,7 +52,7 @@ from config.serve import serve
 serve()
 """
 
-OURS = ("rooms", "transport", "infra", "accounts", "config", "api")
+OURS = ("rooms", "signaling", "sfu", "transport", "infra", "accounts", "config", "api")
 
 
 def package(filename: str) -> str:
