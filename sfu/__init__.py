@@ -29,8 +29,7 @@ send towards Janus is examined first by `sfu.sdp`, with the addresses
 
 from __future__ import annotations
 
-import asyncio
-
+from infra.loopscoped import LoopScoped
 from sfu.janus import (
     LOST,
     RECLAIMED,
@@ -83,7 +82,20 @@ __all__ = [
     "room_credentials",
 ]
 
-_clients: dict[asyncio.AbstractEventLoop, JanusClient] = {}
+
+def _make_janus() -> JanusClient:
+    from django.conf import settings
+
+    return JanusClient(
+        url=settings.JANUS_URL,
+        api_secret=settings.JANUS_API_SECRET,
+        request_timeout=settings.JANUS_REQUEST_TIMEOUT,
+        keepalive_interval=settings.JANUS_KEEPALIVE_INTERVAL,
+        reclaim_window=settings.JANUS_RECLAIM_WINDOW,
+    )
+
+
+_clients: LoopScoped[JanusClient] = LoopScoped(_make_janus)
 
 
 def get_janus() -> JanusClient | None:
@@ -92,17 +104,7 @@ def get_janus() -> JanusClient | None:
 
     if not settings.JANUS_URL:
         return None
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = _clients[loop] = JanusClient(
-            url=settings.JANUS_URL,
-            api_secret=settings.JANUS_API_SECRET,
-            request_timeout=settings.JANUS_REQUEST_TIMEOUT,
-            keepalive_interval=settings.JANUS_KEEPALIVE_INTERVAL,
-            reclaim_window=settings.JANUS_RECLAIM_WINDOW,
-        )
-    return client
+    return _clients.get()
 
 
 def candidate_policy() -> CandidatePolicy:

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from infra.loopscoped import LoopScoped
 from infra.redis import get_redis
 from rooms import events
 from sfu import lifecycle
@@ -343,14 +344,15 @@ async def cleanup(*, room_id: int, feeds: Iterable[int], destroy_room: bool) -> 
     await lifecycle.cleanup(room_id=room_id, feeds=feeds, destroy_room=destroy_room)
 
 
-_parkings: dict[asyncio.AbstractEventLoop, Parking] = {}
+def _start_parking() -> Parking:
+    parking = Parking()
+    parking.start()
+    return parking
+
+
+_parkings: LoopScoped[Parking] = LoopScoped(_start_parking)
 
 
 def get_parking() -> Parking:
     """The running loop's seats (one per worker process, like `get_worker()`)."""
-    loop = asyncio.get_running_loop()
-    parking = _parkings.get(loop)
-    if parking is None:
-        parking = _parkings[loop] = Parking()
-        parking.start()
-    return parking
+    return _parkings.get()
