@@ -53,9 +53,13 @@ wire: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
+# Style, then the direction of imports between our apps (pyproject.toml's
+# import-linter contracts) and no import cycle between our modules.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) scripts/import_cycles.py
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -142,7 +142,7 @@ async def _redis() -> None:
 async def _channel_layer() -> None:
     from channels.layers import get_channel_layer
 
-    from config.health import check_channel_layer
+    from infra.probes import check_channel_layer
 
     await check_channel_layer()
     layer = get_channel_layer()
