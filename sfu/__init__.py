@@ -9,7 +9,7 @@ workers relay SDP and candidates on Janus sessions of their own
   keepalives, handles, request/response matching, events, reclaim after a
   dropped connection);
 - `sfu.videoroom`: the VideoRoom plugin's requests: `VideoRoomAdmin`
-  for room lifecycle, `Participant` for one person's publisher and
+  for room lifecycle, `VideoRoomParticipant` for one person's publisher and
   multistream subscriber handles.
 
 Failure model, in short (sfu/janus.py has it in full): Janus holds
@@ -46,15 +46,19 @@ from sfu.janus import (
 )
 from sfu.sdp import CandidatePolicy
 from sfu.videoroom import (
-    Participant,
     ParticipantEvent,
     RoomCredentials,
     SubscriberOffer,
     VideoRoomAdmin,
+    VideoRoomParticipant,
     candidate,
     jsep,
     room_credentials,
 )
+
+# The old name, kept only until tests/integration/test_sfu_resume.py (another branch
+# of issue 23) imports VideoRoomParticipant: not rooms.models.Participant. Delete then.
+Participant = VideoRoomParticipant
 
 __all__ = [
     "LOST",
@@ -67,7 +71,6 @@ __all__ = [
     "JanusEvent",
     "JanusSessionLost",
     "JanusTimeout",
-    "Participant",
     "ParticipantEvent",
     "PluginError",
     "PluginReply",
@@ -75,6 +78,7 @@ __all__ = [
     "Session",
     "SubscriberOffer",
     "VideoRoomAdmin",
+    "VideoRoomParticipant",
     "candidate",
     "candidate_policy",
     "get_janus",

@@ -47,6 +47,12 @@ subscriber offer the browser has not answered. On another worker the seat is
 rebuilt from its `record` (`reclaim`: Janus' `claim` of the session, the
 handles adopted), and the worker that held it lets go without ending it
 (`release`). sfu/parking.py keeps a worker's seats.
+
+Why one module of over 500 lines: the negotiation, the watchdog and the
+handover all change one seat's state under one lock (what Janus waits for,
+which offer is current, which PeerConnection is up); the order of those
+changes is the whole point of the notes above. Split by concern, each part
+would take the lock and the others' fields.
 """
 
 from __future__ import annotations
@@ -75,8 +81,8 @@ from sfu.janus import (
 )
 from sfu.videoroom import (
     ERROR_NO_SUCH_FEED,
-    Participant,
     ParticipantEvent,
+    VideoRoomParticipant,
     candidate,
     jsep,
     room_credentials,
@@ -92,7 +98,7 @@ RESTART_STALLED = "stalled"  # the publisher's PeerConnection never came up
 
 
 @dataclass(frozen=True)
-class SubscriberOffer:
+class SeatOffer:
     """Janus' offer for the browser's one receiving PeerConnection.
 
     `streams` is Janus' list of the subscription's m-lines (its display
@@ -110,7 +116,7 @@ class SubscriberOffer:
 class SeatListener(Protocol):
     """What a seat tells the browser it serves; the socket holding the seat implements it."""
 
-    async def offer(self, offer: SubscriberOffer) -> None:
+    async def offer(self, offer: SeatOffer) -> None:
         """Janus offers a subscription (or a change to it): the browser must answer it."""
 
     async def restart(self, reason: str) -> None:
@@ -127,11 +133,11 @@ class _Relay:
 
     def __init__(self, listener: SeatListener | None = None) -> None:
         self.listener = listener
-        self.pending: SubscriberOffer | None = None
+        self.pending: SeatOffer | None = None
         # Told after every message: the seat's record may have changed.
         self.changed: Changed | None = None
 
-    async def offer(self, offer: SubscriberOffer) -> None:
+    async def offer(self, offer: SeatOffer) -> None:
         self.pending = offer
         if self.listener is not None:
             await self.listener.offer(offer)
@@ -161,7 +167,7 @@ class SeatRecord:
     awaiting: bool
     fresh: bool
     # The subscriber offer awaiting the browser's answer.
-    offer: SubscriberOffer | None
+    offer: SeatOffer | None
     # The watchdog's view: which connections Janus said were up, and the
     # publishing connection's DTLS fingerprint (a new one is a new connection).
     subscriber_up: bool = False
@@ -179,7 +185,7 @@ class SeatRecord:
         try:
             fields = orjson.loads(data)
             offer = fields.pop("offer")
-            return cls(**fields, offer=SubscriberOffer(**offer) if offer is not None else None)
+            return cls(**fields, offer=SeatOffer(**offer) if offer is not None else None)
         except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
             return None
 
@@ -229,7 +235,7 @@ class SfuSeat:
         self.peer_id = peer_id
         # What the seat tells its browser goes through here (see attach and park).
         self.relay = _Relay(listener)
-        self.participant: Participant | None = None
+        self.participant: VideoRoomParticipant | None = None
         self.published = False
         # Other publishers in the room: feed id -> peer id.
         self.feeds: dict[int, str] = {}
@@ -461,7 +467,7 @@ class SfuSeat:
         session = await client.claim_session(session_id=record.session)
         creds = room_credentials(key=settings.JANUS_ADMIN_KEY, room=record.room)
         try:
-            participant = Participant.adopt(
+            participant = VideoRoomParticipant.adopt(
                 session, room=record.room, pin=creds.pin, feed_id=record.feed,
                 private_id=record.private, publisher_handle_id=record.publisher,
                 subscriber_handle_id=record.subscriber,
@@ -511,7 +517,7 @@ class SfuSeat:
         if participant is not None:
             participant.session.release()
 
-    def _stop(self) -> Participant | None:
+    def _stop(self) -> VideoRoomParticipant | None:
         """Stop every task of the seat and drop its participant (returned, for the caller)."""
         self.closed = True
         for task in (self.pump, self.resync, *self.watchdogs.values()):
@@ -538,7 +544,7 @@ class SfuSeat:
         session = await client.create_session()
         creds = room_credentials(key=settings.JANUS_ADMIN_KEY, room=self.room_id)
         try:
-            participant = await Participant.join(
+            participant = await VideoRoomParticipant.join(
                 session, room=self.room_id, pin=creds.pin, display=self.peer_id,
                 feed_id=self.feed_id,
             )  # fmt: skip
@@ -659,10 +665,10 @@ class SfuSeat:
         # ids (candidates come right after an answer, never for an offer this old).
         self.subscription_offers = [*self.subscription_offers[-(OFFER_IDS_MAX - 1) :], offer_id]
         await self.relay.offer(
-            SubscriberOffer(offer_id=offer_id, sdp=offer["sdp"], streams=list(streams), fresh=fresh)
+            SeatOffer(offer_id=offer_id, sdp=offer["sdp"], streams=list(streams), fresh=fresh)
         )
 
-    async def _pump(self, participant: Participant) -> None:
+    async def _pump(self, participant: VideoRoomParticipant) -> None:
         while True:
             item = await participant.events.get()
             try:
@@ -676,7 +682,7 @@ class SfuSeat:
             if participant is not self.participant:
                 return
 
-    async def _handle(self, participant: Participant, item: ParticipantEvent) -> None:
+    async def _handle(self, participant: VideoRoomParticipant, item: ParticipantEvent) -> None:
         event = item.event
         if event.type == LOST:
             await self._lost(participant, str(event.data.get("reason") or "session lost"))
@@ -733,7 +739,7 @@ class SfuSeat:
             return
         await self._sync()
 
-    async def _lost(self, participant: Participant, reason: str) -> None:
+    async def _lost(self, participant: VideoRoomParticipant, reason: str) -> None:
         async with self.lock:
             if participant is not self.participant:
                 return
@@ -806,7 +812,9 @@ class SfuSeat:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
 
-    async def _expire(self, what: str, seconds: float, participant: Participant | None) -> None:
+    async def _expire(
+        self, what: str, seconds: float, participant: VideoRoomParticipant | None
+    ) -> None:
         await asyncio.sleep(seconds)
         async with self.lock:
             if self.watchdogs.get(what) is not asyncio.current_task():

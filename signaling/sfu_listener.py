@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from rooms import events, wire
 from sfu.parking import SeatRelease
-from sfu.seat import SubscriberOffer
+from sfu.seat import SeatOffer
 
 Send = Callable[[wire.Message], Awaitable[None]]
 
@@ -24,7 +24,7 @@ class SocketSeatListener:
     def __init__(self, send: Send) -> None:
         self.send = send
 
-    async def offer(self, offer: SubscriberOffer) -> None:
+    async def offer(self, offer: SeatOffer) -> None:
         """Send `sfu-offer` for Janus' subscriber offer."""
         await self.send(
             wire.sfu_offer(

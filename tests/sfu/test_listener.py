@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sfu.parking import SeatRelease
-from sfu.seat import RESTART_LOST, RESTART_STALLED, SeatRecord, SubscriberOffer
+from sfu.seat import RESTART_LOST, RESTART_STALLED, SeatOffer, SeatRecord
 from signaling import sfu_listener
 from signaling.sfu_listener import SocketSeatListener
 
@@ -18,7 +18,7 @@ STREAMS = [
     {"mid": "3", "type": "data", "feed_display": "pA"},
     {"mid": "4", "type": "audio", "feed_id": 11},
 ]
-OFFER = SubscriberOffer(offer_id="sfu-abc", sdp="v=0\r\n", streams=STREAMS, fresh=True)
+OFFER = SeatOffer(offer_id="sfu-abc", sdp="v=0\r\n", streams=STREAMS, fresh=True)
 
 
 async def test_the_listener_sends_the_protocols_sfu_offer_and_sfu_restart():
