@@ -28,7 +28,7 @@ if TURN_URLS and not TURN_SECRET:
 
 SIGNALING_MAX_MESSAGE_BYTES = env_int("SIGNALING_MAX_MESSAGE_BYTES", 64 * 1024)
 # Bytes the worker may hold for one socket that the client has not read yet
-# (transport/server.py); past it the socket is closed with 4408. A tab that
+# (transport/patches.py); past it the socket is closed with 4408. A tab that
 # reads, even over a slow link, never has more than a joined message's worth.
 SOCKET_SEND_BUFFER_MAX = env_int("SOCKET_SEND_BUFFER_MAX", 2 * 1024 * 1024)
 if SOCKET_SEND_BUFFER_MAX < 2 * SIGNALING_MAX_MESSAGE_BYTES:
