@@ -16,7 +16,7 @@ $(STAMP): requirements.txt requirements-dev.txt bench/requirements.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-# The same launcher as production (transport/server.py), DEBUG on, the in-memory
+# The same launcher as production (config/serve.py), DEBUG on, the in-memory
 # layer unless REDIS_URL is set; static files come from WhiteNoise, which with
 # DEBUG on reads them from static/ on every request as runserver did.
 run: $(STAMP)
@@ -53,9 +53,13 @@ wire: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
+# Style, then the direction of imports between our apps (pyproject.toml's
+# import-linter contracts) and no import cycle between our modules.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) scripts/import_cycles.py
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

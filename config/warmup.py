@@ -5,7 +5,7 @@ the database threads and their pooled connections, the Redis connections
 (and the scripts each registry loads on first use), the channel layer's
 subscription connection, the worker's revocation listener, and the first
 run through the ORM, the session store, the signer and the encoder. The
-launcher (transport/server.py) arms this module and starts `warm_up()` once
+launcher (config/serve.py) arms this module and starts `warm_up()` once
 the loop runs; `/readyz` answers 503 with `warm-up` failing until it is
 done. It goes through the real code (a join of a room that does not exist,
 a session that does not exist) rather than copies of its queries, so it
@@ -142,7 +142,7 @@ async def _redis() -> None:
 async def _channel_layer() -> None:
     from channels.layers import get_channel_layer
 
-    from config.health import check_channel_layer
+    from infra.probes import check_channel_layer
 
     await check_channel_layer()
     layer = get_channel_layer()

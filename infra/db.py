@@ -4,7 +4,7 @@ Every call is self-contained (its own queries, its own transaction), so none
 needs Django's one thread for thread-sensitive code. On PostgreSQL they run on
 a fixed set of `DATABASE_THREADS` threads, so a burst of joins on one worker
 proceeds that many at a time instead of one by one; psycopg's pool (sized
-above the thread count in config/settings.py) lends each call a connection and
+above the thread count in config/settings/data.py) lends each call a connection and
 Channels' wrapper hands it back when the call ends, even when the awaiting
 coroutine was cancelled meanwhile (the call itself runs to its end).
 

@@ -28,26 +28,38 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from infra.cache import SharedConnectionPool
+from infra.loopscoped import LoopScoped
 
-_clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
-_probes: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
-_batches: dict[asyncio.AbstractEventLoop, RedisBatch] = {}
+
+def _make_client() -> aioredis.Redis:
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.REDIS_URL,
+        max_connections=settings.REDIS_POOL_SIZE,
+        timeout=settings.REDIS_POOL_TIMEOUT,
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+def _make_probe() -> aioredis.Redis:
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.REDIS_URL,
+        max_connections=1,
+        timeout=5,
+        socket_timeout=5,
+        socket_connect_timeout=5,
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+_clients: LoopScoped[aioredis.Redis] = LoopScoped(_make_client)
+_probes: LoopScoped[aioredis.Redis] = LoopScoped(_make_probe)
 
 
 def get_redis() -> aioredis.Redis | None:
     """The running loop's client of `REDIS_URL`; None when there is no Redis (one process)."""
     if not settings.REDIS_URL:
         return None
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
-            max_connections=settings.REDIS_POOL_SIZE,
-            timeout=settings.REDIS_POOL_TIMEOUT,
-        )
-        client = _clients[loop] = aioredis.Redis(connection_pool=pool)
-    return client
+    return _clients.get()
 
 
 class RedisBatch:
@@ -103,16 +115,14 @@ class RedisBatch:
             self.flusher = None
 
 
+_batches: LoopScoped[RedisBatch] = LoopScoped(lambda: RedisBatch(_clients.get()))
+
+
 def get_redis_batch() -> RedisBatch | None:
     """The running loop's `RedisBatch` over `get_redis()`; None when there is no Redis."""
-    client = get_redis()
-    if client is None:
+    if get_redis() is None:
         return None
-    loop = asyncio.get_running_loop()
-    batch = _batches.get(loop)
-    if batch is None:
-        batch = _batches[loop] = RedisBatch(client)
-    return batch
+    return _batches.get()
 
 
 async def ping_redis() -> None:
@@ -125,18 +135,7 @@ async def ping_redis() -> None:
     outage and close every socket (signaling/worker.py). The connection reconnects
     on the next PING after a failure.
     """
-    loop = asyncio.get_running_loop()
-    probe = _probes.get(loop)
-    if probe is None:
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
-            max_connections=1,
-            timeout=5,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-        )
-        probe = _probes[loop] = aioredis.Redis(connection_pool=pool)
-    await probe.ping()
+    await _probes.get().ping()
 
 
 def get_sync_redis() -> redis.Redis | None:

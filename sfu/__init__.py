@@ -9,7 +9,7 @@ workers relay SDP and candidates on Janus sessions of their own
   keepalives, handles, request/response matching, events, reclaim after a
   dropped connection);
 - `sfu.videoroom`: the VideoRoom plugin's requests: `VideoRoomAdmin`
-  for room lifecycle, `Participant` for one person's publisher and
+  for room lifecycle, `VideoRoomParticipant` for one person's publisher and
   multistream subscriber handles.
 
 Failure model, in short (sfu/janus.py has it in full): Janus holds
@@ -29,8 +29,7 @@ send towards Janus is examined first by `sfu.sdp`, with the addresses
 
 from __future__ import annotations
 
-import asyncio
-
+from infra.loopscoped import LoopScoped
 from sfu.janus import (
     LOST,
     RECLAIMED,
@@ -47,15 +46,19 @@ from sfu.janus import (
 )
 from sfu.sdp import CandidatePolicy
 from sfu.videoroom import (
-    Participant,
     ParticipantEvent,
     RoomCredentials,
     SubscriberOffer,
     VideoRoomAdmin,
+    VideoRoomParticipant,
     candidate,
     jsep,
     room_credentials,
 )
+
+# The old name, kept only until tests/integration/test_sfu_resume.py (another branch
+# of issue 23) imports VideoRoomParticipant: not rooms.models.Participant. Delete then.
+Participant = VideoRoomParticipant
 
 __all__ = [
     "LOST",
@@ -68,7 +71,6 @@ __all__ = [
     "JanusEvent",
     "JanusSessionLost",
     "JanusTimeout",
-    "Participant",
     "ParticipantEvent",
     "PluginError",
     "PluginReply",
@@ -76,6 +78,7 @@ __all__ = [
     "Session",
     "SubscriberOffer",
     "VideoRoomAdmin",
+    "VideoRoomParticipant",
     "candidate",
     "candidate_policy",
     "get_janus",
@@ -83,7 +86,20 @@ __all__ = [
     "room_credentials",
 ]
 
-_clients: dict[asyncio.AbstractEventLoop, JanusClient] = {}
+
+def _make_janus() -> JanusClient:
+    from django.conf import settings
+
+    return JanusClient(
+        url=settings.JANUS_URL,
+        api_secret=settings.JANUS_API_SECRET,
+        request_timeout=settings.JANUS_REQUEST_TIMEOUT,
+        keepalive_interval=settings.JANUS_KEEPALIVE_INTERVAL,
+        reclaim_window=settings.JANUS_RECLAIM_WINDOW,
+    )
+
+
+_clients: LoopScoped[JanusClient] = LoopScoped(_make_janus)
 
 
 def get_janus() -> JanusClient | None:
@@ -92,17 +108,7 @@ def get_janus() -> JanusClient | None:
 
     if not settings.JANUS_URL:
         return None
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = _clients[loop] = JanusClient(
-            url=settings.JANUS_URL,
-            api_secret=settings.JANUS_API_SECRET,
-            request_timeout=settings.JANUS_REQUEST_TIMEOUT,
-            keepalive_interval=settings.JANUS_KEEPALIVE_INTERVAL,
-            reclaim_window=settings.JANUS_RECLAIM_WINDOW,
-        )
-    return client
+    return _clients.get()
 
 
 def candidate_policy() -> CandidatePolicy:

@@ -41,6 +41,11 @@ session, handle, PeerConnection and room is gone. When the WebSocket drops:
 A session also ends as lost when Janus times it out (its ``timeout`` event) or
 answers a keepalive with "no such session". Nothing here retries a request:
 a request that failed may or may not have reached Janus.
+
+Why one module of over 500 lines: the connection, the sessions and their
+handles share one state machine (connected, reclaiming, lost) and one table
+of pending transactions; a reconnect walks all three at once. Apart, each
+would reach into the others' private state.
 """
 
 from __future__ import annotations

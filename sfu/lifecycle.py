@@ -13,7 +13,6 @@ worker died) can kick the stale feed by id before joining with it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 
+from infra.loopscoped import LoopScoped
 from sfu.janus import JanusError, PluginError
 from sfu.videoroom import (
     ERROR_NO_SUCH_FEED,
@@ -38,9 +38,10 @@ AVAILABLE_CACHE_SECONDS = 2.0
 # refuses the connection at once; this bounds a hung one, and a starved worker).
 AVAILABLE_TIMEOUT_SECONDS = 5.0
 
-_admins: dict[asyncio.AbstractEventLoop, VideoRoomAdmin] = {}
-_admin_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
-_available: dict[asyncio.AbstractEventLoop, tuple[float, bool]] = {}
+_admins: LoopScoped[VideoRoomAdmin] = LoopScoped()
+_admin_locks: LoopScoped[asyncio.Lock] = LoopScoped(asyncio.Lock)
+# (when asked, whether Janus answered)
+_available: LoopScoped[tuple[float, bool]] = LoopScoped()
 
 
 def configured() -> bool:
@@ -55,16 +56,13 @@ async def admin() -> VideoRoomAdmin:
     client = get_janus()
     if client is None:
         raise JanusError(None, "no SFU configured (JANUS_URL)")
-    loop = asyncio.get_running_loop()
-    lock = _admin_locks.setdefault(loop, asyncio.Lock())
-    async with lock:
-        current = _admins.get(loop)
+    async with _admin_locks.get():
+        current = _admins.peek()
         if current is not None and current.handle.session.state in ("active", "reclaiming"):
             return current
         session = await client.create_session()
-        current = _admins[loop] = await VideoRoomAdmin.attach(
-            session, admin_key=settings.JANUS_ADMIN_KEY
-        )
+        current = await VideoRoomAdmin.attach(session, admin_key=settings.JANUS_ADMIN_KEY)
+        _admins.set(current)
         return current
 
 
@@ -72,8 +70,7 @@ async def available() -> bool:
     """Whether Janus answers now (cached for a moment): decides `sfu` joins and `auto` switches."""
     if not configured():
         return False
-    loop = asyncio.get_running_loop()
-    cached = _available.get(loop)
+    cached = _available.peek()
     now = time.monotonic()
     if cached is not None and now - cached[0] < AVAILABLE_CACHE_SECONDS:
         return cached[1]
@@ -87,14 +84,13 @@ async def available() -> bool:
         ok = True
     except (JanusError, TimeoutError):
         ok = False
-    _available[loop] = (time.monotonic(), ok)
+    _available.set((time.monotonic(), ok))
     return ok
 
 
 def forget_availability() -> None:
     """Ask Janus again next time (after a request to it failed)."""
-    with contextlib.suppress(RuntimeError):
-        _available.pop(asyncio.get_running_loop(), None)
+    _available.discard()
 
 
 async def ensure_room(*, room_id: int, capacity: int) -> None:

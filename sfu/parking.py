@@ -9,8 +9,10 @@ nothing is sent (sfu/seat.py). Then, whichever comes first:
 - the person resumes here: the new socket takes the seat (`resume`), and
   gets again the subscriber offer the browser had not answered;
 - the person resumes on another worker: that worker claims the session in
-  Janus from the seat's record and tells this one (`sfu.seat_release` on the
-  WORKERS group) to let go of it without ending it;
+  Janus from the seat's record and tells this one to let go of it without
+  ending it (a `SeatRelease`, which the caller's `Tell` carries: signaling
+  sends it as `sfu.seat_release` on the WORKERS group, and hands it back to
+  `released` on the worker it names);
 - whatever ends the person ends the seat (the `sfu.cleanup` every worker
   hears: the grace ran out and the sweeper expired them, a kick, the room
   closed, the account joined again);
@@ -39,16 +41,16 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
 
+from infra.loopscoped import LoopScoped
 from infra.redis import get_redis
-from rooms import events
 from sfu import lifecycle
 from sfu.janus import JanusError
-from sfu.seat import SeatRecord, Send, SfuSeat
+from sfu.seat import SeatListener, SeatRecord, SfuSeat
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,20 @@ _DROP_SCRIPT = """
 if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+@dataclass(frozen=True)
+class SeatRelease:
+    """To worker `owner`: let go of `peer_id`'s Janus session (`keep`) or end it (not `keep`)."""
+
+    owner: str
+    peer_id: str
+    session_id: int
+    keep: bool
+
+
+# How a worker that claimed a seat tells the one that held it (never raises for a lost message).
+Tell = Callable[[SeatRelease], Awaitable[None]]
 
 
 class SeatRecords:
@@ -137,13 +153,15 @@ class Parking:
 
     # --- The sockets' side ---------------------------------------------------------------
 
-    async def add(self, *, peer_id: str, seat: SfuSeat, holder: str, send: Send) -> None:
-        """A seat a socket made: it sends to `send`."""
+    async def add(
+        self, *, peer_id: str, seat: SfuSeat, holder: str, listener: SeatListener
+    ) -> None:
+        """A seat a socket made: it tells `listener`."""
         place = self.places.get(peer_id)
         if place is not None and place.seat is not seat:
             await self._end(place)  # an earlier seat of this peer that nobody holds any more
         self.places[peer_id] = _Place(seat=seat, holder=holder)
-        await seat.attach(send, changed=lambda: self.save(peer_id))
+        await seat.attach(listener, changed=lambda: self.save(peer_id))
 
     async def park(self, *, peer_id: str, seat: SfuSeat, holder: str) -> None:
         """`holder`'s socket dropped: keep its seat for a resume (close it if nothing to keep)."""
@@ -172,11 +190,12 @@ class Parking:
         await self._end(place)
 
     async def resume(
-        self, *, peer_id: str, holder: str, send: Send, capacity: int
+        self, *, peer_id: str, holder: str, listener: SeatListener, capacity: int, tell: Tell
     ) -> SfuSeat | None:
         """The seat of a resumed peer, now `holder`'s: kept here, or claimed from another worker.
 
         None when there is none to keep: the browser must publish again.
+        `tell` reaches the worker a seat is claimed from.
         """
         place = self.places.get(peer_id)
         if place is not None:
@@ -187,9 +206,11 @@ class Parking:
                 place.expiry.cancel()
                 place.expiry = None
             place.holder = holder
-            await place.seat.attach(send)
+            await place.seat.attach(listener)
             return place.seat
-        return await self._claim(peer_id=peer_id, holder=holder, send=send, capacity=capacity)
+        return await self._claim(
+            peer_id=peer_id, holder=holder, listener=listener, capacity=capacity, tell=tell
+        )
 
     async def save(self, peer_id: str) -> None:
         """Write the seat's record if it changed (never fails: a claim checks it against Janus)."""
@@ -246,7 +267,7 @@ class Parking:
     # --- Inside ----------------------------------------------------------------------------------
 
     async def _claim(
-        self, *, peer_id: str, holder: str, send: Send, capacity: int
+        self, *, peer_id: str, holder: str, listener: SeatListener, capacity: int, tell: Tell
     ) -> SfuSeat | None:
         if self.records is None:
             return None
@@ -270,20 +291,13 @@ class Parking:
                 "sfu: could not claim %s's Janus session %s: %s", peer_id, record.session, err
             )
             await self._drop_record(peer_id)
-            await self._tell(previous, peer_id=peer_id, session_id=record.session, keep=False)
+            await _tell(tell, previous, peer_id=peer_id, session_id=record.session, keep=False)
             return None
-        await self._tell(previous, peer_id=peer_id, session_id=record.session, keep=True)
-        await self.add(peer_id=peer_id, seat=seat, holder=holder, send=send)
+        await _tell(tell, previous, peer_id=peer_id, session_id=record.session, keep=True)
+        await self.add(peer_id=peer_id, seat=seat, holder=holder, listener=listener)
         await self.save(peer_id)
         logger.info("sfu: claimed %s's Janus session %s", peer_id, record.session)
         return seat
-
-    async def _tell(self, owner: str | None, **fields: object) -> None:
-        if owner is None:
-            return
-        with contextlib.suppress(Exception):
-            # Lost with Redis: the owner's own expiry finds the record taken.
-            await events.publish((events.sfu_seat_release(owner=owner, **fields),))
 
     async def _end(self, place: _Place) -> None:
         peer_id = place.seat.peer_id
@@ -343,14 +357,25 @@ async def cleanup(*, room_id: int, feeds: Iterable[int], destroy_room: bool) -> 
     await lifecycle.cleanup(room_id=room_id, feeds=feeds, destroy_room=destroy_room)
 
 
-_parkings: dict[asyncio.AbstractEventLoop, Parking] = {}
+async def _tell(
+    tell: Tell, owner: str | None, *, peer_id: str, session_id: int, keep: bool
+) -> None:
+    if owner is None:
+        return
+    with contextlib.suppress(Exception):
+        # Lost with Redis: the owner's own expiry finds the record taken.
+        await tell(SeatRelease(owner=owner, peer_id=peer_id, session_id=session_id, keep=keep))
+
+
+def _start_parking() -> Parking:
+    parking = Parking()
+    parking.start()
+    return parking
+
+
+_parkings: LoopScoped[Parking] = LoopScoped(_start_parking)
 
 
 def get_parking() -> Parking:
     """The running loop's seats (one per worker process, like `get_worker()`)."""
-    loop = asyncio.get_running_loop()
-    parking = _parkings.get(loop)
-    if parking is None:
-        parking = _parkings[loop] = Parking()
-        parking.start()
-    return parking
+    return _parkings.get()

@@ -30,6 +30,12 @@ publish; the answer to Janus' subscriber offer to receive; no data channel):
 
 Pure functions of their input; docs/sfu.md ("What the worker lets through to
 Janus") has the list with the reasons.
+
+Why one module of over 500 lines: it is one examiner. The per-attribute
+checks are small functions listed in two tables (`_SESSION`, `_MEDIA`) that
+`examine_sdp` walks; candidates are checked the same way inside an SDP and
+alone. Split, a table and its checks would sit apart, and read against
+docs/sfu.md they read best top to bottom.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ The browser speaks only our protocol (`sfu-offer`, `sfu-answer`,
 the browser sends, once, with simulcast) and one multistream subscriber
 handle (everyone else's streams on one PeerConnection). The seat keeps the
 subscription equal to "every other feed in the room", one renegotiation at
-a time, and turns Janus' events into messages for the browser.
+a time, and turns Janus' events into what the browser must be told, through
+its `SeatListener` (the socket's side, signaling/sfu_listener.py, makes the
+wire messages): the subscriber offers to answer, and restarts.
 
 Identity in Janus: the feed id is the `Participant` primary key and the
 display name is the peer id, so a feed maps to a peer for every worker, and
@@ -45,6 +47,12 @@ subscriber offer the browser has not answered. On another worker the seat is
 rebuilt from its `record` (`reclaim`: Janus' `claim` of the session, the
 handles adopted), and the worker that held it lets go without ending it
 (`release`). sfu/parking.py keeps a worker's seats.
+
+Why one module of over 500 lines: the negotiation, the watchdog and the
+handover all change one seat's state under one lock (what Janus waits for,
+which offer is current, which PeerConnection is up); the order of those
+changes is the whole point of the notes above. Split by concern, each part
+would take the lock and the others' fields.
 """
 
 from __future__ import annotations
@@ -56,12 +64,11 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from django.conf import settings
 
-from rooms import protocol, wire
 from sfu import lifecycle
 from sfu.janus import (
     ERROR_HANDLE_NOT_FOUND,
@@ -74,8 +81,8 @@ from sfu.janus import (
 )
 from sfu.videoroom import (
     ERROR_NO_SUCH_FEED,
-    Participant,
     ParticipantEvent,
+    VideoRoomParticipant,
     candidate,
     jsep,
     room_credentials,
@@ -83,29 +90,63 @@ from sfu.videoroom import (
 
 logger = logging.getLogger(__name__)
 
-Send = Callable[[wire.Message], Awaitable[None]]
 Changed = Callable[[], Awaitable[None]]
+
+# Why the browser must publish again (`SeatListener.restart`).
+RESTART_LOST = "lost"  # the Janus session is gone
+RESTART_STALLED = "stalled"  # the publisher's PeerConnection never came up
+
+
+@dataclass(frozen=True)
+class SeatOffer:
+    """Janus' offer for the browser's one receiving PeerConnection.
+
+    `streams` is Janus' list of the subscription's m-lines (its display
+    names are peer ids); `fresh` means a new subscription, so a new
+    PeerConnection. The browser's answer and candidates name `offer_id`, so
+    that those of a subscription already replaced never reach the new one.
+    """
+
+    offer_id: str
+    sdp: str
+    streams: list[dict[str, Any]]
+    fresh: bool
+
+
+class SeatListener(Protocol):
+    """What a seat tells the browser it serves; the socket holding the seat implements it."""
+
+    async def offer(self, offer: SeatOffer) -> None:
+        """Janus offers a subscription (or a change to it): the browser must answer it."""
+
+    async def restart(self, reason: str) -> None:
+        """The seat cannot go on as it is (RESTART_*): the browser must publish again."""
 
 
 class _Relay:
-    """What a seat sends its browser: to the socket while attached, to nobody while parked.
+    """A seat's listener: the socket's while attached, nobody's while parked.
 
     Keeps the last subscriber offer until it is answered: the socket that
     takes the seat over gets it again (the browser may never have seen it, or
     its answer went down with the old socket).
     """
 
-    def __init__(self) -> None:
-        self.socket: Send | None = None
-        self.pending: wire.Message | None = None
+    def __init__(self, listener: SeatListener | None = None) -> None:
+        self.listener = listener
+        self.pending: SeatOffer | None = None
         # Told after every message: the seat's record may have changed.
         self.changed: Changed | None = None
 
-    async def __call__(self, message: wire.Message) -> None:
-        if message.get("type") == protocol.SFU_OFFER:
-            self.pending = message
-        if self.socket is not None:
-            await self.socket(message)
+    async def offer(self, offer: SeatOffer) -> None:
+        self.pending = offer
+        if self.listener is not None:
+            await self.listener.offer(offer)
+        if self.changed is not None:
+            await self.changed()
+
+    async def restart(self, reason: str) -> None:
+        if self.listener is not None:
+            await self.listener.restart(reason)
         if self.changed is not None:
             await self.changed()
 
@@ -125,8 +166,8 @@ class SeatRecord:
     published: bool
     awaiting: bool
     fresh: bool
-    # The subscriber offer awaiting the browser's answer (an `sfu-offer` message).
-    offer: dict[str, Any] | None
+    # The subscriber offer awaiting the browser's answer.
+    offer: SeatOffer | None
     # The watchdog's view: which connections Janus said were up, and the
     # publishing connection's DTLS fingerprint (a new one is a new connection).
     subscriber_up: bool = False
@@ -142,8 +183,10 @@ class SeatRecord:
     def loads(cls, data: bytes | str) -> SeatRecord | None:
         """The record in `data`; None for anything else (it is ours, but stored outside)."""
         try:
-            return cls(**orjson.loads(data))
-        except (orjson.JSONDecodeError, TypeError):
+            fields = orjson.loads(data)
+            offer = fields.pop("offer")
+            return cls(**fields, offer=SeatOffer(**offer) if offer is not None else None)
+        except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
             return None
 
 
@@ -177,7 +220,7 @@ class SfuSeat:
         capacity: int,
         feed_id: int,
         peer_id: str,
-        send: Send,
+        listener: SeatListener | None = None,
         expected_peers: Callable[[], int] | None = None,
     ) -> None:
         self.room_id = room_id
@@ -190,8 +233,9 @@ class SfuSeat:
         self.capacity = capacity
         self.feed_id = feed_id
         self.peer_id = peer_id
-        self.send = send
-        self.participant: Participant | None = None
+        # What the seat tells its browser goes through here (see attach and park).
+        self.relay = _Relay(listener)
+        self.participant: VideoRoomParticipant | None = None
         self.published = False
         # Other publishers in the room: feed id -> peer id.
         self.feeds: dict[int, str] = {}
@@ -354,26 +398,26 @@ class SfuSeat:
 
     # --- A dropped signaling socket (docs/sfu.md section 6) ------------------------------
 
-    async def attach(self, send: Send, *, changed: Changed | None = None) -> None:
-        """Send to this socket from now on; first, the subscriber offer still unanswered.
+    async def attach(self, listener: SeatListener, *, changed: Changed | None = None) -> None:
+        """Tell this socket from now on; first, the subscriber offer still unanswered.
 
-        `changed` is awaited after every message the seat sends (its record
-        may be different): see sfu/parking.py.
+        `changed` is awaited after everything the seat tells (its record may
+        be different): see sfu/parking.py.
         """
-        relay = self._relay()
-        relay.socket = send
+        relay = self.relay
+        relay.listener = listener
         if changed is not None:
             relay.changed = changed
         if self.participant is not None and self.awaiting_answer and relay.pending is not None:
-            await send(relay.pending)
+            await listener.offer(relay.pending)
 
     def park(self) -> None:
         """The socket went: keep everything in Janus and handle its events, send nothing."""
-        self._relay().socket = None
+        self.relay.listener = None
 
     async def answer_offer(self, sdp: str, *, offer_id: str | None = None) -> None:
         """`answer`; the offer it answers is then no longer owed to a socket that takes the seat."""
-        relay = self._relay()
+        relay = self.relay
         offer = relay.pending
         await self.answer(sdp, offer_id=offer_id)
         if relay.pending is offer:
@@ -396,7 +440,7 @@ class SfuSeat:
             published=self.published,
             awaiting=self.awaiting_answer,
             fresh=self.fresh_subscription,
-            offer=self._relay().pending if self.awaiting_answer else None,
+            offer=self.relay.pending if self.awaiting_answer else None,
             offers=list(self.subscription_offers),
             subscriber_up=self.subscriber_up,
             publisher_up=self.publisher_up,
@@ -423,7 +467,7 @@ class SfuSeat:
         session = await client.claim_session(session_id=record.session)
         creds = room_credentials(key=settings.JANUS_ADMIN_KEY, room=record.room)
         try:
-            participant = Participant.adopt(
+            participant = VideoRoomParticipant.adopt(
                 session, room=record.room, pin=creds.pin, feed_id=record.feed,
                 private_id=record.private, publisher_handle_id=record.publisher,
                 subscriber_handle_id=record.subscriber,
@@ -442,11 +486,7 @@ class SfuSeat:
             with contextlib.suppress(JanusError):
                 await session.destroy()
             raise
-        relay = _Relay()
-        seat = cls(
-            room_id=record.room, capacity=capacity, feed_id=record.feed, peer_id=peer_id,
-            send=relay,
-        )  # fmt: skip
+        seat = cls(room_id=record.room, capacity=capacity, feed_id=record.feed, peer_id=peer_id)
         seat.participant = participant
         seat.published = record.published
         seat.publisher_up = record.publisher_up
@@ -456,7 +496,7 @@ class SfuSeat:
             seat.fresh_subscription = record.fresh
             seat.subscriber_up = record.subscriber_up
             seat.subscription_offers = list(record.offers)
-            relay.pending = record.offer
+            seat.relay.pending = record.offer
         seat._add_publishers([p for p in present if p.get("publisher")])
         seat.pump = asyncio.ensure_future(seat._pump(participant))
         # Events Janus sent while nobody held the session are lost: the seat
@@ -477,7 +517,7 @@ class SfuSeat:
         if participant is not None:
             participant.session.release()
 
-    def _stop(self) -> Participant | None:
+    def _stop(self) -> VideoRoomParticipant | None:
         """Stop every task of the seat and drop its participant (returned, for the caller)."""
         self.closed = True
         for task in (self.pump, self.resync, *self.watchdogs.values()):
@@ -487,11 +527,6 @@ class SfuSeat:
         self.watchdogs = {}
         participant, self.participant = self.participant, None
         return participant
-
-    def _relay(self) -> _Relay:
-        if not isinstance(self.send, _Relay):
-            self.send = _Relay()
-        return self.send
 
     # --- Janus ---------------------------------------------------------------------------
 
@@ -509,7 +544,7 @@ class SfuSeat:
         session = await client.create_session()
         creds = room_credentials(key=settings.JANUS_ADMIN_KEY, room=self.room_id)
         try:
-            participant = await Participant.join(
+            participant = await VideoRoomParticipant.join(
                 session, room=self.room_id, pin=creds.pin, display=self.peer_id,
                 feed_id=self.feed_id,
             )  # fmt: skip
@@ -629,11 +664,11 @@ class SfuSeat:
         # Bounded: a subscription renegotiated all day keeps only its last offers'
         # ids (candidates come right after an answer, never for an offer this old).
         self.subscription_offers = [*self.subscription_offers[-(OFFER_IDS_MAX - 1) :], offer_id]
-        await self.send(
-            wire.sfu_offer(sdp=offer["sdp"], streams=streams, fresh=fresh, offer_id=offer_id)
+        await self.relay.offer(
+            SeatOffer(offer_id=offer_id, sdp=offer["sdp"], streams=list(streams), fresh=fresh)
         )
 
-    async def _pump(self, participant: Participant) -> None:
+    async def _pump(self, participant: VideoRoomParticipant) -> None:
         while True:
             item = await participant.events.get()
             try:
@@ -647,7 +682,7 @@ class SfuSeat:
             if participant is not self.participant:
                 return
 
-    async def _handle(self, participant: Participant, item: ParticipantEvent) -> None:
+    async def _handle(self, participant: VideoRoomParticipant, item: ParticipantEvent) -> None:
         event = item.event
         if event.type == LOST:
             await self._lost(participant, str(event.data.get("reason") or "session lost"))
@@ -704,7 +739,7 @@ class SfuSeat:
             return
         await self._sync()
 
-    async def _lost(self, participant: Participant, reason: str) -> None:
+    async def _lost(self, participant: VideoRoomParticipant, reason: str) -> None:
         async with self.lock:
             if participant is not self.participant:
                 return
@@ -722,7 +757,7 @@ class SfuSeat:
             "sfu: room %s peer %s lost its Janus session: %s", self.room_id, self.peer_id, reason
         )
         if not self.closed:
-            await self.send(wire.sfu_restart("lost"))
+            await self.relay.restart(RESTART_LOST)
 
     # --- The watchdog --------------------------------------------------------------------
 
@@ -777,7 +812,9 @@ class SfuSeat:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
 
-    async def _expire(self, what: str, seconds: float, participant: Participant | None) -> None:
+    async def _expire(
+        self, what: str, seconds: float, participant: VideoRoomParticipant | None
+    ) -> None:
         await asyncio.sleep(seconds)
         async with self.lock:
             if self.watchdogs.get(what) is not asyncio.current_task():
@@ -794,7 +831,7 @@ class SfuSeat:
                         "sfu: room %s peer %s: publisher not up after %.0f s",
                         self.room_id, self.peer_id, seconds,
                     )  # fmt: skip
-                    await self.send(wire.sfu_restart("stalled"))
+                    await self.relay.restart(RESTART_STALLED)
                     self._watch("publisher")
                 elif what == "answer":
                     if self.awaiting_answer:

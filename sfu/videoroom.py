@@ -1,7 +1,7 @@
 """The VideoRoom plugin (Janus 1.1.2): room lifecycle, and one participant's two handles.
 
 Browsers never talk to Janus. The worker holding a person's signaling socket
-owns a `Participant`: a publisher handle (joined to the room, publishing what
+owns a `VideoRoomParticipant`: a publisher handle (joined to the room, publishing what
 the browser offers) and at most one multistream subscriber handle (receiving
 any number of other people's streams on one PeerConnection). The worker
 relays the browser's SDP and candidates into these calls and the events back
@@ -28,6 +28,10 @@ and a running Janus; docs/sfu.md has the message shapes):
   with the browser's answer.
 - ``kick`` in a room created with ``require_pvtid`` also stops the media of
   the kicked person's own subscriptions.
+
+Why one module of over 500 lines: it is the plugin's whole API as Janus
+1.1.2 answers it, for the two roles that use it (the admin's room
+lifecycle, a participant's two handles); the quirks above hold for both.
 """
 
 from __future__ import annotations
@@ -260,10 +264,10 @@ class SubscriberOffer:
 
 
 @dataclass(slots=True)
-class Participant:
+class VideoRoomParticipant:
     """One person in one Janus room: their publisher handle and one subscriber handle.
 
-    Create with `Participant.join`. Events from both handles arrive on
+    Create with `VideoRoomParticipant.join`. Events from both handles arrive on
     ``events`` as `ParticipantEvent` (publishers appearing and leaving, the
     subscriber's renegotiation offers, ``webrtcup``, ``hangup``, ``media``,
     ``slowlink``, ``reclaimed``, ``lost`` ...).
@@ -292,7 +296,7 @@ class Participant:
         display: str,
         feed_id: int | None = None,
         opaque_id: str | None = None,
-    ) -> Participant:
+    ) -> VideoRoomParticipant:
         """Attach a publisher handle and join ``room`` (not publishing yet)."""
         events: asyncio.Queue[ParticipantEvent] = asyncio.Queue()
         handle = await session.attach(
@@ -341,7 +345,7 @@ class Participant:
         private_id: int,
         publisher_handle_id: int,
         subscriber_handle_id: int | None = None,
-    ) -> Participant:
+    ) -> VideoRoomParticipant:
         """Take over a participant another worker created, after `JanusClient.claim_session`.
 
         The ids are what that worker stored with the person (docs/sfu.md,

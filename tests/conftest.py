@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from config.asgi import application
-from transport.testing import WebsocketCommunicator
+from tests.support.transport import WebsocketCommunicator
 
 PASSWORD = "correct horse battery staple"
 _names = itertools.count(1)

@@ -49,8 +49,9 @@ from channels.layers import get_channel_layer
 
 from transport.inbox import inbox_of
 from transport.switches import switched_off
+from transport.versions import WRITTEN_FOR
 
-VERSIONS = {"channels": "4.3.2"}  # AsyncConsumer.__call__'s attributes, dispatch's contract
+VERSIONS = WRITTEN_FOR[__name__]
 
 DIRECT_DELIVERY = not switched_off("CONSUMER_DIRECT_DELIVERY")
 LEAN_DISPATCH = not switched_off("CONSUMER_LEAN_DISPATCH")

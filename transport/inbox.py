@@ -2,8 +2,8 @@
 
 Daphne hands each connection's messages to the application through an
 `asyncio.Queue` and gives the application that queue's `get` as `receive`.
-The launcher (transport.server) makes that queue an `Inbox`, and the test
-suite's communicator (transport.testing) does the same, so a consumer can
+The launcher (transport/patches.py) makes that queue an `Inbox`, and the test
+suite's communicator (tests/support/transport.py) does the same, so a consumer can
 tell, from the `receive` it was given, that it may have its channel-layer
 events delivered into the same queue (`new_channel_into`) and read both with
 one `get()`: no pump task, no second queue, no `asyncio.wait()` per message.

@@ -64,6 +64,13 @@ for a channel nobody listens to, hence no expiry and no capacity); a
 channel's messages wait in its local queue, in order, until `receive()`
 takes them; cancelling a `receive()` ends the channel (unsubscribes), as in
 channels_redis, since Channels has no `delete_channel()` of its own.
+
+Why one module of over 500 lines: the two layers (Redis pub/sub, and the
+in-memory one of a single process) keep one contract, and the conformance
+tests (tests/transport/test_layer_conformance.py) run both against it; the
+Redis one is a single per-loop reader, writer and subscription set that only
+works together. Splitting them into transport/layers/ would move dotted paths
+that settings, the benchmark and other tests name, for no reader's gain.
 """
 
 from __future__ import annotations

@@ -1,30 +1,10 @@
-"""The test suite's WebSocket communicator: Channels' own, handing the application an Inbox.
+"""Moved to tests/support/transport.py: test helpers live outside the product's packages.
 
-Channels' `WebsocketCommunicator` (through asgiref's ApplicationCommunicator)
-gives the application `self.input_queue.get` as `receive`. This one makes that
-queue an Inbox, as the launcher does for daphne (transport/inbox.py), so the
-in-process tests run the consumer's real fast path: its channel's events
-delivered into the socket's own queue. It relies on asgiref reading the queue
-only through the `input_queue` property, hence the guard.
+Kept only while tests/signaling/test_protocol.py and tests/accounts/test_middleware.py
+(other branches of the split) still import it from here; delete once they import
+`tests.support.transport`.
 """
 
-from __future__ import annotations
+from tests.support.transport import WebsocketCommunicator
 
-from channels.testing import WebsocketCommunicator as ChannelsWebsocketCommunicator
-
-from transport.inbox import Inbox
-from transport.versions import require
-
-VERSIONS = {"asgiref": "3.13.0", "channels": "4.3.2"}
-require(__name__, VERSIONS)
-
-
-class WebsocketCommunicator(ChannelsWebsocketCommunicator):
-    """`channels.testing.WebsocketCommunicator` whose input queue is an Inbox."""
-
-    @property
-    def input_queue(self) -> Inbox:
-        inbox = self.__dict__.get("_inbox")
-        if inbox is None:
-            inbox = self.__dict__["_inbox"] = Inbox()
-        return inbox
+__all__ = ["WebsocketCommunicator"]

@@ -1,4 +1,4 @@
-"""Content-Security-Policy and Permissions-Policy on every answer (config/settings.py,
+"""Content-Security-Policy and Permissions-Policy on every answer (config/settings/security.py,
 config/permissions_policy.py), through the project's real middleware and URLconf."""
 
 from __future__ import annotations

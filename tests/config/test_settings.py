@@ -1,4 +1,4 @@
-"""config/settings.py: with DEBUG off the HTTPS protections are on unless turned off by env.
+"""config/settings/: with DEBUG off the HTTPS protections are on unless turned off by env.
 
 The test process itself runs with them off (tests/testenv.py), so the
 defaults are read in fresh processes whose environment holds only what each

@@ -266,7 +266,7 @@ def test_production_settings_follow_domain(tmp_path):
     assert values["CSRF_COOKIE_SECURE"] is True
     assert values["SECURE_HSTS_SECONDS"] == 31536000
     assert values["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
-    # Preload is the domain owner's decision (config/settings.py), not make-env's.
+    # Preload is the domain owner's decision (config/settings/security.py), not make-env's.
     assert values["SECURE_HSTS_PRELOAD"] is False
 
 

@@ -1,6 +1,6 @@
 """`make run` serves through the production launcher: pages, static files and a 1012 close.
 
-runserver (which `make run` used before) has none of transport/server.py's
+runserver (which `make run` used before) has none of the launcher's (config/serve.py)
 patches, so there the server's 1012 ("come back") close raised instead of
 closing the socket. This runs the Makefile's own `run` target.
 """

@@ -1,4 +1,4 @@
-"""transport/server.py on a real worker: writes that fill a client's socket are queued, not lost."""
+"""The launcher (config/serve.py, transport/patches.py): a full socket queues writes, loses none."""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 Everything here is session-scoped and started once (in parallel where it can
 be): one Redis, two daphne workers sharing it (the main app), a third worker
 configured for relay-only calls through a coturn started here, one Chromium.
+Workers start as every server of the project does, with `python -m
+config.serve` (the launcher's flags, patches, system checks and warm-up).
 Each test gets fresh browser contexts (one per person), so cookies, media
 devices and pages never leak between tests.
 
@@ -224,18 +226,15 @@ def coturn_command(*, name: str, port: int, relay_ip: str, ports: int = 200) -> 
     ]  # fmt: skip
 
 
+def worker_command(port: int | str) -> list[str]:
+    """The launcher every server of the project starts with (config/serve.py), on `port`."""
+    return [sys.executable, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(port)]
+
+
 def start_worker(name: str, env: dict[str, str]) -> tuple[Proc, str]:
-    """A daphne worker of the app on a free port: its process and base URL (not waited for)."""
+    """A worker of the app on a free port: its process and base URL (not waited for)."""
     port = free_port()
-    proc = Proc(
-        name,
-        [
-            str(ROOT / ".venv" / "bin" / "daphne"),
-            "-b", "127.0.0.1", "-p", str(port),
-            "config.asgi:application",
-        ],
-        env=env,
-    )  # fmt: skip
+    proc = Proc(name, worker_command(port), env=env)
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -776,15 +775,7 @@ class SfuStack:
         proc = self.procs[name]
         url = next(u for n, u in self.urls() if n == name)
         port = url.rsplit(":", 1)[1]
-        new = Proc(
-            name + "-again",
-            [
-                str(ROOT / ".venv" / "bin" / "daphne"),
-                "-b", "127.0.0.1", "-p", port,
-                "config.asgi:application",
-            ],
-            env=proc.env,
-        )  # fmt: skip
+        new = Proc(name + "-again", worker_command(port), env=proc.env)
         self.procs[name] = new
         wait_http(f"{url}/accounts/login/", new)
 

@@ -3,7 +3,7 @@
 A publisher page sends camera and microphone with three simulcast layers; a
 subscriber page receives them on one multistream subscription. Python plays
 the signaling worker: it relays each page's SDP and candidates into
-`sfu.Participant` calls and Janus' answers back, exactly the proxying
+`sfu.VideoRoomParticipant` calls and Janus' answers back, exactly the proxying
 the integration will do, then picks simulcast layers and watches the
 received resolution follow.
 
@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
-from sfu import JanusClient, Participant, VideoRoomAdmin, candidate, jsep, room_credentials
+from sfu import JanusClient, VideoRoomAdmin, VideoRoomParticipant, candidate, jsep, room_credentials
 from tests.deploy.procs import free_port
 from tests.sfu.janusproc import JANUS_IP, JanusServer
 
@@ -175,7 +175,9 @@ def open_page(browser: Browser, url: str) -> Page:
     return page
 
 
-def relay_candidates(page: Page, loop: LoopThread, person: Participant, role: str) -> list[dict]:
+def relay_candidates(
+    page: Page, loop: LoopThread, person: VideoRoomParticipant, role: str
+) -> list[dict]:
     """Relay the page's candidates to Janus until its end-of-candidates; return them."""
     relayed: list[dict] = []
     done = False
@@ -203,7 +205,7 @@ def relay_candidates(page: Page, loop: LoopThread, person: Participant, role: st
 class Inbox:
     """A participant's events, read from the test's thread; unmatched ones wait their turn."""
 
-    def __init__(self, person: Participant, loop: LoopThread) -> None:
+    def __init__(self, person: VideoRoomParticipant, loop: LoopThread) -> None:
         self.person = person
         self.loop = loop
         self.backlog: list = []
@@ -248,8 +250,12 @@ def test_publish_and_multistream_subscribe_with_simulcast(
             )
         )
         session = loop.run(client.create_session())
-        alice = loop.run(Participant.join(session, room=ROOM, pin=credentials.pin, display="Alice"))
-        bob = loop.run(Participant.join(session, room=ROOM, pin=credentials.pin, display="Bob"))
+        alice = loop.run(
+            VideoRoomParticipant.join(session, room=ROOM, pin=credentials.pin, display="Alice")
+        )
+        bob = loop.run(
+            VideoRoomParticipant.join(session, room=ROOM, pin=credentials.pin, display="Bob")
+        )
         alice_events, bob_events = Inbox(alice, loop), Inbox(bob, loop)
 
         # Alice publishes: her page's offer in, Janus' answer out, her candidates in.

@@ -117,7 +117,7 @@ class JanusSide:
 
     async def subscribe(self, server: Any) -> str:
         """Subscribe to the dummy's Opus and VP8 streams; Janus' offer."""
-        from sfu import JanusClient, Participant, VideoRoomAdmin, room_credentials
+        from sfu import JanusClient, VideoRoomAdmin, VideoRoomParticipant, room_credentials
 
         self.client = JanusClient(url=server.url, api_secret=server.api_secret)
         admin = await VideoRoomAdmin.attach(
@@ -129,7 +129,7 @@ class JanusSide:
             room=room, secret=creds.secret, pin=creds.pin, publishers=3,
             extra={"dummy_publisher": True},
         )  # fmt: skip
-        self.me = await Participant.join(
+        self.me = await VideoRoomParticipant.join(
             await self.client.create_session(), room=room, pin=creds.pin, display="capture"
         )
         (dummy,) = self.me.publishers

@@ -17,10 +17,10 @@ from sfu import CandidatePolicy, JanusClient, candidate_policy, get_janus
 from tests.deploy.procs import PYTHON, REPO, clean_environ
 
 
-def settings_error(**env: str) -> str:
-    """Import the settings with ``env``; return the ImproperlyConfigured message ('' if none)."""
+def check_errors(**env: str) -> list[str]:
+    """Run `manage.py check` with ``env``; return the SFU's error lines ([] if it passes)."""
     result = subprocess.run(
-        [PYTHON, "-c", "import config.settings"],
+        [PYTHON, "manage.py", "check"],
         cwd=REPO,
         env={**clean_environ(), "DEBUG": "true", **env},
         capture_output=True,
@@ -28,46 +28,80 @@ def settings_error(**env: str) -> str:
         timeout=60,
     )
     if result.returncode == 0:
-        return ""
-    return result.stderr.strip().splitlines()[-1]
+        return []
+    return [line for line in result.stderr.splitlines() if line.startswith("?: (sfu.")]
+
+
+GOOD = {
+    "JANUS_URL": "ws://127.0.0.1:8188",
+    "JANUS_API_SECRET": "s" * 16,
+    "JANUS_ADMIN_KEY": "k" * 16,
+}
 
 
 def test_janus_settings_are_checked_when_janus_url_is_set():
     """JANUS_URL needs both secrets and a sane keepalive; unset, nothing is required."""
-    assert settings_error() == ""
-    good = {
-        "JANUS_URL": "ws://127.0.0.1:8188",
-        "JANUS_API_SECRET": "s" * 16,
-        "JANUS_ADMIN_KEY": "k" * 16,
-    }
-    assert settings_error(**good) == ""
-    assert settings_error(**{**good, "JANUS_URL": "unix:/run/janus/api.sock"}) == ""
-    assert settings_error(**{**good, "JANUS_URL": "http://127.0.0.1:8088"}) == (
-        "django.core.exceptions.ImproperlyConfigured:"
-        " JANUS_URL must be ws://host:port, wss://... or unix:/path"
+    assert check_errors() == []
+    assert check_errors(**GOOD) == []
+    assert check_errors(**{**GOOD, "JANUS_URL": "unix:/run/janus/api.sock"}) == []
+    assert check_errors(**{**GOOD, "JANUS_URL": "http://127.0.0.1:8088"}) == [
+        "?: (sfu.E001) JANUS_URL must be ws://host:port, wss://... or unix:/path"
+    ]
+    assert check_errors(**{**GOOD, "JANUS_ADMIN_KEY": ""}) == [
+        "?: (sfu.E002) JANUS_URL is set: JANUS_API_SECRET and JANUS_ADMIN_KEY must be set too"
+        " (at least 16 characters each; deploy/make-env writes them)"
+    ]
+    assert check_errors(**{**GOOD, "JANUS_KEEPALIVE_INTERVAL": "60"}) == [
+        "?: (sfu.E003) JANUS_KEEPALIVE_INTERVAL must be 1-20 s (Janus' session_timeout is 60 s)"
+    ]
+
+
+def test_every_sfu_setting_problem_is_reported_at_once():
+    """One `check` names every bad SFU setting, not only the first."""
+    assert check_errors(
+        JANUS_URL="http://127.0.0.1:8088",
+        JANUS_KEEPALIVE_INTERVAL="0",
+        MESH_MAX_PEERS="13",
+        SFU_CAPACITY_MAX="11",
+        MESH_RETURN_AFTER="30",
+        SFU_RETURN_GRACE="30",
+    ) == [
+        "?: (sfu.E001) JANUS_URL must be ws://host:port, wss://... or unix:/path",
+        "?: (sfu.E002) JANUS_URL is set: JANUS_API_SECRET and JANUS_ADMIN_KEY must be set too"
+        " (at least 16 characters each; deploy/make-env writes them)",
+        "?: (sfu.E003) JANUS_KEEPALIVE_INTERVAL must be 1-20 s (Janus' session_timeout is 60 s)",
+        "?: (sfu.E004) MESH_MAX_PEERS must be 1-12",
+        "?: (sfu.E005) SFU_CAPACITY_MAX must be 12-200",
+        "?: (sfu.E006) SFU_RETURN_GRACE must be at least 1 and below MESH_RETURN_AFTER",
+    ]
+
+
+def test_the_launcher_refuses_to_serve_with_a_bad_sfu_setting():
+    """`python -m config.serve` runs the system checks: exits naming the error, serves nothing."""
+    result = subprocess.run(
+        [PYTHON, "-m", "config.serve", "-b", "127.0.0.1", "-p", "1"],
+        cwd=REPO,
+        env={**clean_environ(), "DEBUG": "true", **GOOD, "JANUS_ADMIN_KEY": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    assert settings_error(**{**good, "JANUS_ADMIN_KEY": ""}) == (
-        "django.core.exceptions.ImproperlyConfigured: JANUS_URL is set: JANUS_API_SECRET and"
-        " JANUS_ADMIN_KEY must be set too (at least 16 characters each; deploy/make-env writes"
-        " them)"
-    )
-    assert settings_error(**{**good, "JANUS_KEEPALIVE_INTERVAL": "60"}) == (
-        "django.core.exceptions.ImproperlyConfigured:"
-        " JANUS_KEEPALIVE_INTERVAL must be 1-20 s (Janus' session_timeout is 60 s)"
-    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("SystemCheckError: System check identified some issues:")
+    assert "?: (sfu.E002) JANUS_URL is set: JANUS_API_SECRET and JANUS_ADMIN_KEY" in result.stderr
 
 
 def test_candidate_networks_are_checked_and_default_to_public_only(settings):
     """SFU_CANDIDATE_ALLOW / _DENY take CIDRs (a typo stops start-up); unset, public only."""
-    assert settings_error(SFU_CANDIDATE_ALLOW="127.0.0.0/8, ::1/128", SFU_CANDIDATE_DENY="") == ""
-    assert settings_error(SFU_CANDIDATE_ALLOW="10.0.0.0/33") == (
-        "django.core.exceptions.ImproperlyConfigured: SFU_CANDIDATE_ALLOW / SFU_CANDIDATE_DENY:"
-        " '10.0.0.0/33' is not a network (CIDR)"
-    )
-    assert settings_error(SFU_CANDIDATE_DENY="example.org") == (
-        "django.core.exceptions.ImproperlyConfigured: SFU_CANDIDATE_ALLOW / SFU_CANDIDATE_DENY:"
-        " 'example.org' is not a network (CIDR)"
-    )
+    assert check_errors(SFU_CANDIDATE_ALLOW="127.0.0.0/8, ::1/128", SFU_CANDIDATE_DENY="") == []
+    assert check_errors(SFU_CANDIDATE_ALLOW="10.0.0.0/33") == [
+        "?: (sfu.E007) SFU_CANDIDATE_ALLOW / SFU_CANDIDATE_DENY: '10.0.0.0/33' is not a network"
+        " (CIDR)"
+    ]
+    assert check_errors(SFU_CANDIDATE_DENY="example.org") == [
+        "?: (sfu.E007) SFU_CANDIDATE_ALLOW / SFU_CANDIDATE_DENY: 'example.org' is not a network"
+        " (CIDR)"
+    ]
     settings.SFU_CANDIDATE_ALLOW = ["198.18.0.0/15"]
     settings.SFU_CANDIDATE_DENY = ["198.18.5.0/24"]
     policy = candidate_policy()

@@ -12,9 +12,9 @@ from sfu import (
     JanusDisconnected,
     JanusError,
     JanusSessionLost,
-    Participant,
     PluginError,
     VideoRoomAdmin,
+    VideoRoomParticipant,
     room_credentials,
 )
 from sfu.videoroom import PLUGIN
@@ -66,7 +66,7 @@ async def test_replies_match_their_requests_when_many_are_in_flight(client, admi
 
     results = await asyncio.gather(
         *(
-            Participant.join(session, room=room_id, pin=None, display=f"person {n}")
+            VideoRoomParticipant.join(session, room=room_id, pin=None, display=f"person {n}")
             for n in range(8)
         ),
         *(admin.room_exists(room=room_id + n) for n in range(8)),
@@ -85,7 +85,7 @@ async def test_dropped_connection_is_reclaimed_with_media_state_kept(janus, clie
     secret = room_credentials(key=janus.admin_key, room=room_id).secret
     await admin.create_room(room=room_id, secret=secret, pin=None, publishers=4)
     session = await client.create_session()
-    alice = await Participant.join(session, room=room_id, pin=None, display="Alice")
+    alice = await VideoRoomParticipant.join(session, room=room_id, pin=None, display="Alice")
 
     client._connection.ws.transport.abort()  # the network drops it, no close frame
 
@@ -110,7 +110,7 @@ async def test_another_worker_claims_a_dead_workers_participant(janus, make_clie
     await admin.create_room(room=room_id, secret=secret, pin=None, publishers=4)
     worker_a = make_client(janus)
     session = await worker_a.create_session()
-    alice = await Participant.join(session, room=room_id, pin=None, display="Alice")
+    alice = await VideoRoomParticipant.join(session, room=room_id, pin=None, display="Alice")
     # What A stored with Alice's peer, for whoever resumes her.
     stored = {
         "session_id": session.id,
@@ -122,7 +122,7 @@ async def test_another_worker_claims_a_dead_workers_participant(janus, make_clie
 
     worker_b = make_client(janus)
     taken = await worker_b.claim_session(session_id=stored.pop("session_id"))
-    moved = Participant.adopt(taken, room=room_id, pin=None, **stored)
+    moved = VideoRoomParticipant.adopt(taken, room=room_id, pin=None, **stored)
     await moved.configure(display="Alice, moved")
 
     assert await admin.list_participants(room=room_id) == [
@@ -166,7 +166,7 @@ async def test_janus_restart_is_reported_and_everything_can_be_made_again(make_j
     secret = room_credentials(key=server.admin_key, room=4242).secret
     await admin.create_room(room=4242, secret=secret, pin=None, publishers=4)
     people = await client.create_session()
-    alice = await Participant.join(people, room=4242, pin=None, display="Alice")
+    alice = await VideoRoomParticipant.join(people, room=4242, pin=None, display="Alice")
 
     server.kill()
     server.start()
@@ -186,7 +186,7 @@ async def test_janus_restart_is_reported_and_everything_can_be_made_again(make_j
     assert await admin.room_exists(room=4242) is False
     await admin.create_room(room=4242, secret=secret, pin=None, publishers=4)
     people = await client.create_session()
-    alice = await Participant.join(people, room=4242, pin=None, display="Alice")
+    alice = await VideoRoomParticipant.join(people, room=4242, pin=None, display="Alice")
     assert await admin.list_participants(room=4242) == [
         {"id": alice.feed_id, "display": "Alice", "publisher": False}
     ]

@@ -29,7 +29,7 @@ from django.conf import settings as django_settings
 from rooms.models import Participant as ParticipantRow
 from sfu import JanusClient, JanusError, JanusSessionLost, lifecycle
 from sfu.seat import SfuSeat
-from sfu.videoroom import Participant, room_credentials
+from sfu.videoroom import VideoRoomParticipant, room_credentials
 from signaling.presence import get_presence
 from signaling.worker import all_workers
 from tests.sfu import sdp
@@ -114,18 +114,18 @@ class Observer:
         self.client = client
         self.room_id = room_id
         self.pin = room_credentials(key=django_settings.JANUS_ADMIN_KEY, room=room_id).pin
-        self.me: Participant | None = None
+        self.me: VideoRoomParticipant | None = None
 
     async def join(self) -> None:
         session = await self.client.create_session()
-        self.me = await Participant.join(
+        self.me = await VideoRoomParticipant.join(
             session, room=self.room_id, pin=self.pin, display="observer"
         )
 
     async def heard_since(self) -> list[dict[str, Any]]:
         """Room events heard since the last call, up to a barrier join of the observer's own."""
         display = f"barrier-{next(_barriers)}"
-        barrier = await Participant.join(
+        barrier = await VideoRoomParticipant.join(
             self.me.session, room=self.room_id, pin=self.pin, display=display
         )
         _, before = await wait_for(

@@ -17,6 +17,7 @@ import pytest
 
 from sfu.seat import SfuSeat, fingerprint
 from sfu.videoroom import room_credentials
+from signaling.sfu_listener import SocketSeatListener
 from tests.sfu import sdp
 
 pytestmark = pytest.mark.slow
@@ -34,7 +35,7 @@ def with_janus(settings, janus):
 
 
 class Browser:
-    """What the seat sends to the browser, as a queue the test waits on."""
+    """What the seat's listener sends the browser (the socket's own messages), as a queue."""
 
     def __init__(self) -> None:
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -68,7 +69,7 @@ async def seat(with_janus, admin, room_id):
         capacity=4,
         feed_id=secrets.randbelow(10**9) + 1,
         peer_id="pB",
-        send=browser.send,
+        listener=SocketSeatListener(browser.send),
     )
     made.browser = browser
     yield made

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from sfu import Participant, PluginError, VideoRoomAdmin, candidate, jsep, room_credentials
+from sfu import PluginError, VideoRoomAdmin, VideoRoomParticipant, candidate, jsep, room_credentials
 from tests.sfu import sdp
 from tests.sfu.conftest import wait_for
 from tests.sfu.janusproc import JANUS_IP
@@ -72,7 +72,7 @@ async def test_join_needs_the_room_pin(client, room):
         ("0000", 433, "Unauthorized (wrong pin)"),
     ):
         with pytest.raises(PluginError) as raised:
-            await Participant.join(session, room=room_id, pin=pin, display="Mallory")
+            await VideoRoomParticipant.join(session, room=room_id, pin=pin, display="Mallory")
         assert (raised.value.code, raised.value.reason) == (code, reason)
     assert session.handles == []  # the failed joins' handles were detached
 
@@ -81,7 +81,9 @@ async def test_publisher_offer_gets_an_answer_on_loopback_only(client, admin, ro
     """A real simulcast offer is answered; Janus' candidates are only its loopback address."""
     room_id, credentials = room
     session = await client.create_session()
-    alice = await Participant.join(session, room=room_id, pin=credentials.pin, display="Alice")
+    alice = await VideoRoomParticipant.join(
+        session, room=room_id, pin=credentials.pin, display="Alice"
+    )
     assert (alice.publishers, alice.attendees) == ([], [])
 
     answer = await alice.publish(offer=jsep(kind="offer", sdp=sdp.publisher_offer()))
@@ -127,8 +129,10 @@ async def test_joins_and_leaves_are_announced(client, room):
     """notify_joining: the others hear `joining` with id and display, then `leaving`."""
     room_id, credentials = room
     session = await client.create_session()
-    alice = await Participant.join(session, room=room_id, pin=credentials.pin, display="Alice")
-    bob = await Participant.join(session, room=room_id, pin=credentials.pin, display="Bob")
+    alice = await VideoRoomParticipant.join(
+        session, room=room_id, pin=credentials.pin, display="Alice"
+    )
+    bob = await VideoRoomParticipant.join(session, room=room_id, pin=credentials.pin, display="Bob")
     assert bob.attendees == [{"id": alice.feed_id, "display": "Alice"}]
 
     joining, _ = await wait_for(alice.events, lambda e: "joining" in e.event.data)
@@ -147,8 +151,10 @@ async def test_kick_removes_the_participant(client, admin, room):
     """kick (with the room secret): Janus' own list no longer has them; everyone is told."""
     room_id, credentials = room
     session = await client.create_session()
-    alice = await Participant.join(session, room=room_id, pin=credentials.pin, display="Alice")
-    bob = await Participant.join(session, room=room_id, pin=credentials.pin, display="Bob")
+    alice = await VideoRoomParticipant.join(
+        session, room=room_id, pin=credentials.pin, display="Alice"
+    )
+    bob = await VideoRoomParticipant.join(session, room=room_id, pin=credentials.pin, display="Bob")
     await bob.publish(offer=jsep(kind="offer", sdp=sdp.publisher_offer()))
 
     with pytest.raises(PluginError) as raised:
@@ -178,7 +184,9 @@ async def test_destroying_the_room_tells_everyone(client, admin, room):
     """destroy: every participant hears `destroyed`, and the room is gone."""
     room_id, credentials = room
     session = await client.create_session()
-    alice = await Participant.join(session, room=room_id, pin=credentials.pin, display="Alice")
+    alice = await VideoRoomParticipant.join(
+        session, room=room_id, pin=credentials.pin, display="Alice"
+    )
 
     await admin.destroy_room(room=room_id, secret=credentials.secret)
 
@@ -203,7 +211,9 @@ async def test_multistream_subscription_subscribe_update_start(janus, client, ad
         extra={"dummy_publisher": True},
     )
     session = await client.create_session()
-    carol = await Participant.join(session, room=room_id, pin=credentials.pin, display="Carol")
+    carol = await VideoRoomParticipant.join(
+        session, room=room_id, pin=credentials.pin, display="Carol"
+    )
     (dummy,) = carol.publishers
     assert dummy["dummy"] is True
     mids = {s["codec"]: s["mid"] for s in dummy["streams"]}
@@ -240,8 +250,10 @@ async def test_subscribing_to_a_feed_without_media_is_refused(client, room):
     """A participant that joined but whose media is not up cannot be subscribed to (428)."""
     room_id, credentials = room
     session = await client.create_session()
-    alice = await Participant.join(session, room=room_id, pin=credentials.pin, display="Alice")
-    bob = await Participant.join(session, room=room_id, pin=credentials.pin, display="Bob")
+    alice = await VideoRoomParticipant.join(
+        session, room=room_id, pin=credentials.pin, display="Alice"
+    )
+    bob = await VideoRoomParticipant.join(session, room=room_id, pin=credentials.pin, display="Bob")
 
     with pytest.raises(PluginError) as raised:
         await bob.subscribe(streams=[{"feed": alice.feed_id}])
@@ -276,7 +288,7 @@ async def test_candidates_janus_trickles_reach_the_handle(make_janus, make_clien
     admin = await VideoRoomAdmin.attach(session, admin_key=server.admin_key)
     credentials = room_credentials(key=server.admin_key, room=31)
     await admin.create_room(room=31, secret=credentials.secret, pin=credentials.pin, publishers=2)
-    alice = await Participant.join(session, room=31, pin=credentials.pin, display="Alice")
+    alice = await VideoRoomParticipant.join(session, room=31, pin=credentials.pin, display="Alice")
 
     answer = await alice.publish(offer=jsep(kind="offer", sdp=sdp.publisher_offer()))
 

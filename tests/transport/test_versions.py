@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from transport import consumer, server, testing, versions
+from tests.support import transport as testing
+from transport import consumer, patches, versions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,24 +19,24 @@ def test_same_series_passes_and_another_fails_with_what_to_do(monkeypatch):
     """4.2.9 passes for a piece written for 4.2.3; 4.3.0 fails naming the fix, as does absence."""
     found = {"daphne": "4.2.9"}
     monkeypatch.setattr(versions, "installed", lambda name: found.get(name))
-    versions.require("transport.server", {"daphne": "4.2.3"})
+    versions.require("transport.patches", {"daphne": "4.2.3"})
 
     found["daphne"] = "4.3.0"
     with pytest.raises(versions.VersionMismatch) as raised:
-        versions.require("transport.server", {"daphne": "4.2.3"})
+        versions.require("transport.patches", {"daphne": "4.2.3"})
     assert str(raised.value) == (
-        "daphne 4.3.0 is installed, transport.server was written for 4.2.x: re-measure and "
-        "update VERSIONS in transport/server.py, or pin daphne==4.2.3"
+        "daphne 4.3.0 is installed, transport.patches was written for 4.2.x: re-measure and "
+        "update WRITTEN_FOR in transport/versions.py, or pin daphne==4.2.3"
     )
 
     del found["daphne"]
-    with pytest.raises(versions.VersionMismatch, match=r"^daphne is missing, transport\.server"):
-        versions.require("transport.server", {"daphne": "4.2.3"})
+    with pytest.raises(versions.VersionMismatch, match=r"^daphne is missing, transport\.patches"):
+        versions.require("transport.patches", {"daphne": "4.2.3"})
 
 
 def test_every_guarded_piece_matches_what_is_installed():
     """The releases each piece names are of the installed series (this checkout is consistent)."""
-    for piece in (server, consumer, testing):
+    for piece in (patches, consumer, testing):
         assert versions.mismatches(piece.__name__, piece.VERSIONS) == [], piece.__name__
     versions.check_all()
 
@@ -52,7 +53,7 @@ def test_every_guarded_release_is_pinned_exactly():
         name, sep, version = line.split("#")[0].strip().partition("==")
         if sep:
             pins[name.split("[")[0].lower()] = version
-    for piece in (server, consumer, testing):
+    for piece in (patches, consumer, testing):
         for distribution, written_for in piece.VERSIONS.items():
             assert pins.get(distribution.lower()) == written_for, (piece.__name__, distribution)
 
@@ -69,8 +70,8 @@ def newer_daphne(tmp_path) -> dict[str, str]:
 
 
 EXPECTED = (
-    "daphne 4.3.0 is installed, transport.server was written for 4.2.x: re-measure and "
-    "update VERSIONS in transport/server.py, or pin daphne==4.2.3"
+    "daphne 4.3.0 is installed, transport.patches was written for 4.2.x: re-measure and "
+    "update WRITTEN_FOR in transport/versions.py, or pin daphne==4.2.3"
 )
 
 

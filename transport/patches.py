@@ -1,74 +1,38 @@
-"""The launcher: one daphne worker with this project's flags and server patches.
+"""The server patches: daphne's, autobahn's and Twisted's internals, changed for this project.
 
-`python -m config.serve -b HOST -p PORT [daphne options]` (config/serve.py is
-the one-line entry into `main()` here) is how every server of the project
-starts: `make run`, deploy/entrypoint, the tests, the benchmark. So the limits
-below hold everywhere:
+The launcher (config/serve.py, `python -m config.serve`) installs them before
+daphne starts, so they hold everywhere a server runs:
 
-- WebSocket messages over twice SIGNALING_MAX_MESSAGE_BYTES are cut off by
-  daphne itself (close 1009) before they are buffered whole; between the two
-  limits the consumer answers `too-large` and the socket stays open.
 - The application may close sockets with 1012 (`patch_daphne`).
-- WebSocket pings every 20 s, and a socket that does not answer within 30 s is
-  closed, so a dead client is noticed and gets its resume grace period.
 - Each connection's messages reach the application through an `Inbox`
   (transport/inbox.py), into which the channel layer can deliver too.
 - Writes to a client socket go out at once when nothing is queued for it
   (`patch_twisted_writes`).
 - A socket that stops reading is closed (`not_reading_close`, 4408) once
-  SOCKET_SEND_BUFFER_MAX bytes wait for it, instead of growing the worker's
+  `send_buffer_max` bytes wait for it, instead of growing the worker's
   memory by whatever the others send it (`patch_daphne`).
-- `--proxy-headers` when BEHIND_PROXY is set: the client address comes from
-  the proxy's X-Forwarded-For (only the proxy can reach the workers).
-- The worker warms up (config/warmup.py) as soon as the loop runs, and
-  `/readyz` says ready only once it has.
+- Twisted's reactor runs on uvloop (`use_uvloop`), with its guard.
 
 Every patch here touches daphne's, autobahn's or Twisted's internals, so the
-releases they were written for are in VERSIONS and checked before anything
-is patched (transport/versions.py).
+releases they were written for are listed in transport/versions.py and
+checked before anything is patched. This module imports nothing of the
+project's but transport/: the launcher passes in what it needs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
 from functools import partial
 from typing import Any
 
 from transport.inbox import Inbox
 from transport.switches import switched_off
+from transport.versions import WRITTEN_FOR
 
 logger = logging.getLogger(__name__)
 
-# The releases these patches were written and measured against (same series accepted).
-VERSIONS = {
-    "daphne": "4.2.3",  # Server.create_application, WebSocketProtocol.serverSend/serverClose
-    # WebSocketServerFactory.setProtocolOptions(failByDrop=...), a protocol's closeHandshakeTimeout
-    "autobahn": "26.10.2",
-    # tcp.Connection.write and its buffers (FileDescriptor's write queue), the asyncio reactor
-    "Twisted": "26.10.0",
-    "uvloop": "0.23.0",  # the lost-connection guard (MagicStack/uvloop#552)
-}
-
-
-def daphne_args(argv: list[str]) -> list[str]:
-    from django.conf import settings
-
-    args = [
-        "--websocket-max-message-size",
-        str(2 * settings.SIGNALING_MAX_MESSAGE_BYTES),
-        "--ping-interval",
-        "20",
-        "--ping-timeout",
-        "30",
-        "--application-close-timeout",
-        "10",
-    ]
-    if settings.BEHIND_PROXY:
-        args.append("--proxy-headers")
-    return [*args, *argv, "config.asgi:application"]
+VERSIONS = WRITTEN_FOR[__name__]
 
 
 # Codes a server may send (RFC 6455 7.4.1, IANA registry) that autobahn's
@@ -301,38 +265,3 @@ def patch_uvloop_lost_connections() -> None:
 
     reactor_class.addReader = addReader
     reactor_class.addWriter = addWriter
-
-
-def start_warm_up() -> None:
-    """Arm config.warmup and start it on the loop once the reactor runs (after daphne's setup)."""
-    from twisted.internet import reactor
-
-    from config import warmup
-
-    warmup.arm()
-    # callLater from the startup trigger: the warm-up starts inside the running loop.
-    reactor.callWhenRunning(reactor.callLater, 0, warmup.start)
-
-
-def main(argv: list[str] | None = None, *, not_reading_close: int) -> None:
-    """Check the versions, install the patches, run daphne with the project's flags.
-
-    `not_reading_close` is the close code for a socket that stopped reading
-    (the protocol's, passed in by config.serve: transport imports no app).
-    """
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    from django.conf import settings
-
-    from transport.versions import check_all
-
-    check_all()
-    # Before daphne is imported: importing it installs the reactor on a new loop.
-    use_uvloop()
-    patch_daphne(
-        send_buffer_max=settings.SOCKET_SEND_BUFFER_MAX, not_reading_close=not_reading_close
-    )
-    patch_twisted_writes()
-    start_warm_up()
-    from daphne.cli import CommandLineInterface
-
-    CommandLineInterface().run(daphne_args(sys.argv[1:] if argv is None else argv))
