@@ -56,10 +56,6 @@ from sfu.videoroom import (
     room_credentials,
 )
 
-# The old name, kept only until tests/integration/test_sfu_resume.py (another branch
-# of issue 23) imports VideoRoomParticipant: not rooms.models.Participant. Delete then.
-Participant = VideoRoomParticipant
-
 __all__ = [
     "LOST",
     "RECLAIMED",

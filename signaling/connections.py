@@ -16,13 +16,13 @@ Redis (one process), in memory.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from typing import Protocol
 
 from django.conf import settings
 
+from infra.loopscoped import LoopScoped
 from infra.redis import RedisBatch, get_redis_batch
 
 # KEYS[1] the account's set; ARGV: now, deadline, cap, channel, key lifetime.
@@ -114,18 +114,16 @@ class RedisConnections:
         return await self.redis.zcount(self.key(user_id), time.time(), "+inf")
 
 
-_registries: dict[asyncio.AbstractEventLoop, ConnectionRegistry] = {}
+def _make_registry() -> ConnectionRegistry:
+    batch = get_redis_batch()
+    if batch is not None:
+        return RedisConnections(batch, settings.CHANNEL_LAYER_PREFIX)
+    return MemoryConnections()
+
+
+_registries: LoopScoped[ConnectionRegistry] = LoopScoped(_make_registry)
 
 
 def get_connections() -> ConnectionRegistry:
     """The registry of the running event loop (Redis clients are per loop)."""
-    loop = asyncio.get_running_loop()
-    registry = _registries.get(loop)
-    if registry is None:
-        batch = get_redis_batch()
-        if batch is not None:
-            registry = RedisConnections(batch, settings.CHANNEL_LAYER_PREFIX)
-        else:
-            registry = MemoryConnections()
-        _registries[loop] = registry
-    return registry
+    return _registries.get()

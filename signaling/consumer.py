@@ -52,6 +52,7 @@ from signaling import limits, observe
 from signaling.connections import get_connections
 from signaling.presence import get_presence
 from signaling.revocation import session_hash
+from signaling.sfu_listener import SocketSeatListener, tell_release
 from signaling.worker import get_worker
 from transport.consumer import DirectDispatch
 
@@ -479,14 +480,13 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 capacity=membership.capacity,
                 feed_id=membership.participant_pk,
                 peer_id=membership.peer_id,
-                send=self.send_json,
                 expected_peers=lambda: len(membership.peers),
             )
             await get_parking().add(
                 peer_id=membership.peer_id,
                 seat=membership.sfu,
                 holder=self.channel_name,
-                send=self.send_json,
+                listener=SocketSeatListener(self.send_json),
             )
         return membership.sfu
 
@@ -602,8 +602,9 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
             membership.sfu = await get_parking().resume(
                 peer_id=membership.peer_id,
                 holder=self.channel_name,
-                send=self.send_json,
+                listener=SocketSeatListener(self.send_json),
                 capacity=membership.capacity,
+                tell=tell_release,
             )
         except Exception:
             logger.exception("sfu: taking %s's seat back failed", membership.peer_id)

@@ -15,7 +15,6 @@ part: the pub/sub layer keeps no group keys, and a day is far too long.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from typing import Protocol
 
 from django.conf import settings
 
+from infra.loopscoped import LoopScoped
 from infra.redis import RedisBatch, get_redis_batch
 
 logger = logging.getLogger(__name__)
@@ -131,18 +131,16 @@ class RedisPresence:
         return [peer for peer, score in zip(peer_ids, scores, strict=True) if score is None]
 
 
-_stores: dict[asyncio.AbstractEventLoop, PresenceStore] = {}
+def _make_store() -> PresenceStore:
+    batch = get_redis_batch()
+    if batch is not None:
+        return RedisPresence(batch, f"{settings.CHANNEL_LAYER_PREFIX}:presence")
+    return MemoryPresence()
+
+
+_stores: LoopScoped[PresenceStore] = LoopScoped(_make_store)
 
 
 def get_presence() -> PresenceStore:
     """The presence store of the running event loop (Redis clients are per loop)."""
-    loop = asyncio.get_running_loop()
-    store = _stores.get(loop)
-    if store is None:
-        batch = get_redis_batch()
-        if batch is not None:
-            store = RedisPresence(batch, f"{settings.CHANNEL_LAYER_PREFIX}:presence")
-        else:
-            store = MemoryPresence()
-        _stores[loop] = store
-    return store
+    return _stores.get()

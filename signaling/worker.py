@@ -38,6 +38,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from infra.db import db_call
+from infra.loopscoped import LoopScoped
 from infra.redis import get_redis, ping_redis
 from rooms import events, housekeeping, selectors, services
 from rooms.protocol import CLOSE_RECONNECT, MEDIA_SFU
@@ -392,18 +393,20 @@ async def expire_peer(peer_id: str) -> None:
     await events.publish(outbox)
 
 
-_workers: dict[asyncio.AbstractEventLoop, Worker] = {}
+def _start_worker() -> Worker:
+    worker = Worker()
+    worker.start()
+    return worker
+
+
+_workers: LoopScoped[Worker] = LoopScoped(_start_worker)
 
 
 def all_workers() -> list[Worker]:
     """This process's workers (one per event loop; daphne runs one loop)."""
-    return list(_workers.values())
+    return _workers.values()
 
 
 def get_worker() -> Worker:
-    loop = asyncio.get_running_loop()
-    worker = _workers.get(loop)
-    if worker is None:
-        worker = _workers[loop] = Worker()
-        worker.start()
-    return worker
+    """The running loop's worker, started on first use."""
+    return _workers.get()

@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 
 from config.asgi import application
 from tests.conftest import session_cookie
-from transport.testing import WebsocketCommunicator
+from tests.support.transport import WebsocketCommunicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

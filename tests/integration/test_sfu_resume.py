@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from sfu import JanusClient, JanusError, JanusSessionLost, Participant, VideoRoomAdmin
+from sfu import JanusClient, JanusError, JanusSessionLost, VideoRoomAdmin, VideoRoomParticipant
 from sfu.videoroom import room_credentials
 from tests.sfu import sdp
 from tests.sfu.conftest import wait_for
@@ -95,9 +95,13 @@ async def janus_has(probe: JanusClient, record: dict[str, Any]) -> dict[str, boo
     return found
 
 
-async def barrier_heard(observer: Participant, room: int, pin: str) -> list[dict[str, Any]]:
+async def barrier_heard(
+    observer: VideoRoomParticipant, room: int, pin: str
+) -> list[dict[str, Any]]:
     """What the observer heard until a join of its own (events on a handle arrive in order)."""
-    barrier = await Participant.join(observer.session, room=room, pin=pin, display="barrier")
+    barrier = await VideoRoomParticipant.join(
+        observer.session, room=room, pin=pin, display="barrier"
+    )
     _, before = await wait_for(
         observer.events, lambda e: (e.event.data.get("joining") or {}).get("display") == "barrier"
     )
@@ -124,7 +128,7 @@ async def sfu_call(stack, ws_connect, janus, janus_client) -> dict[str, Any]:
         await janus_client.create_session(), admin_key=janus.admin_key
     )
     await admin.create_room(room=room, secret=creds.secret, pin=creds.pin, publishers=6)
-    observer = await Participant.join(
+    observer = await VideoRoomParticipant.join(
         await janus_client.create_session(), room=room, pin=creds.pin, display="observer"
     )
     answer = await bob.request({"type": "sfu-offer", "sdp": sdp.publisher_offer()})

@@ -964,7 +964,7 @@ async def test_logout_closes_the_sessions_socket_with_4401(connect, room_of, ali
 
     from config.asgi import application
     from tests.conftest import Peer
-    from transport.testing import WebsocketCommunicator
+    from tests.support.transport import WebsocketCommunicator
 
     a, b = await room_of(alice, bob)
     client = Client()
