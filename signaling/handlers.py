@@ -3,17 +3,17 @@
 The client messages: one handler per type of the protocol, registered with
 `@handles(...)` (signaling/messages.py checks that none is missing). The
 room's events (rooms/events.py): one reaction per type, which the consumer
-takes as its channel-layer handlers. Both work on the socket as
-`signaling.socket.Client` and hand the real work to `signaling.seating`,
-`signaling.sfu_relay` or `rooms.services`, gathering their collaborators
-here, in one place.
+takes as its channel-layer handlers. Both see the socket as a `Client`
+(declared here, implemented by the consumer) and hand the real work to
+`signaling.seating`, `signaling.sfu_relay` or `rooms.services`, gathering
+their collaborators here, in one place.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 
@@ -28,7 +28,34 @@ from signaling import limits, observe, seating, sfu_relay
 from signaling.membership import Membership
 from signaling.messages import RELAYED, Registry
 from signaling.presence import get_presence
-from signaling.socket import Client
+from signaling.runtime.joins import JoinSlots
+from signaling.socket import Socket
+
+
+class Client(Socket, Protocol):
+    """A socket as its message handlers and event reactions see it (the consumer is one)."""
+
+    # The channel layer its channel is on.
+    channel_layer: Any
+    # Its worker's join slots (signaling/runtime/joins.py).
+    join_slots: JoinSlots
+
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Send a frame as it is (an event's text, encoded once for the whole room)."""
+        ...
+
+    async def send_json(self, message: wire.Message) -> None: ...
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None: ...
+
+    async def deliver(self, outcome: seating.Outcome) -> None:
+        """Send what a seating function returned, and take the membership it says."""
+        ...
+
+    def forget_room(self) -> Membership | None:
+        """Drop the membership at once (later events are not its); return what it was."""
+        ...
+
 
 handles = Registry()
 # `ice-servers` messages on their way (Membership.ice_renewal), held from the collector.

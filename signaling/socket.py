@@ -1,24 +1,18 @@
-"""What the rest of the signaling edge needs from a socket: `typing.Protocol`s.
+"""What the runtime and observe need from a signaling socket: a `typing.Protocol`.
 
 The runtime (signaling/runtime/) keeps a registry of its sockets and
-observe (signaling/observe.py) reads who is on one: `Socket`. The message
-handlers and event reactions (signaling/handlers.py) also send and take
-what the seating functions return: `Client`. None of them imports the
-consumer (signaling/consumer.py), which implements both. The runtime sends
-a socket its orders through the socket's own channel (handled in order
-with its frames) or through `reconnect()`.
+observe (signaling/observe.py) reads who is on one; neither imports the
+consumer (signaling/consumer.py), which implements this (and the handlers'
+larger `Client`, signaling/handlers.py). The runtime sends a socket its
+orders through the socket's own channel (handled in order with its frames)
+or through `reconnect()`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
 from signaling.membership import Account, Membership
-
-if TYPE_CHECKING:
-    from rooms import wire
-    from signaling.runtime.joins import JoinSlots
-    from signaling.seating import Outcome
 
 
 class Socket(Protocol):
@@ -40,29 +34,4 @@ class Socket(Protocol):
 
     async def reconnect(self) -> None:
         """Close with 1012, keeping the seat for the client's resume on another worker."""
-        ...
-
-
-class Client(Socket, Protocol):
-    """A socket as its message handlers and event reactions (signaling/handlers.py) see it."""
-
-    # The channel layer its channel is on.
-    channel_layer: Any
-    # Its worker's join slots (signaling/runtime/joins.py).
-    join_slots: JoinSlots
-
-    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Send a frame as it is (an event's text, encoded once for the whole room)."""
-        ...
-
-    async def send_json(self, message: wire.Message) -> None: ...
-
-    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None: ...
-
-    async def deliver(self, outcome: Outcome) -> None:
-        """Send what a seating function returned, and take the membership it says."""
-        ...
-
-    def forget_room(self) -> Membership | None:
-        """Drop the membership at once (later events are not its); return what it was."""
         ...

@@ -11,12 +11,12 @@ from django.conf import settings
 from infra.metrics import gauge_from
 from signaling import metrics, observe
 from signaling.membership import Membership
-from signaling.runtime import sweeper
 from signaling.runtime.drain import Drain
 from signaling.runtime.group import GroupListener
 from signaling.runtime.joins import JoinSlots
 from signaling.runtime.redis_watch import RedisWatch
 from signaling.runtime.registry import Registry
+from signaling.runtime.sweeper import Reconciler, housekeeping, renew, sweep
 from signaling.runtime.timers import Timers
 from signaling.socket import Socket
 
@@ -32,7 +32,7 @@ class Worker:
         self.join_slots = JoinSlots()
         self.timers = Timers(self.registry)
         self.group = GroupListener(self.registry, self.timers)
-        self.reconciler = sweeper.Reconciler(self.registry)
+        self.reconciler = Reconciler(self.registry)
         self.redis = RedisWatch(self.registry, listen=self.group.listen, renew=self.renew)
         self.drain = Drain(self.registry)
         self.tasks: list[asyncio.Task] = []
@@ -53,7 +53,7 @@ class Worker:
         await self.group.ready()
 
     async def renew(self) -> None:
-        await sweeper.renew(self.registry)
+        await renew(self.registry)
 
     async def release_sfu(self, room_id: int) -> None:
         await self.timers.release_sfu(room_id)
@@ -61,9 +61,9 @@ class Worker:
     def start(self) -> None:
         self.tasks = [
             self._every("PRESENCE_RENEW_INTERVAL", self.renew),
-            self._every("PRESENCE_SWEEP_INTERVAL", sweeper.sweep),
+            self._every("PRESENCE_SWEEP_INTERVAL", sweep),
             self._every("PRESENCE_TTL", self.reconciler.reconcile),
-            self._every("PRUNE_INTERVAL", sweeper.housekeeping),
+            self._every("PRUNE_INTERVAL", housekeeping),
         ]
         self.group.listen()
         if settings.REDIS_URL:
