@@ -154,7 +154,7 @@ async def _channel_layer() -> None:
 
 
 async def _worker() -> None:
-    from signaling.worker import get_worker
+    from signaling.runtime import get_worker
 
     await get_worker().ready()
 

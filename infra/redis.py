@@ -132,7 +132,7 @@ async def ping_redis() -> None:
     their leaves can hold every pooled connection past the pool's timeout, and
     a PING queued behind them would fail with "No connection available" while
     Redis answers in microseconds; the worker's watch would take that for an
-    outage and close every socket (signaling/worker.py). The connection reconnects
+    outage and close every socket (signaling/runtime/redis_watch.py). The connection reconnects
     on the next PING after a failure.
     """
     await _probes.get().ping()

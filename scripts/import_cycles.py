@@ -19,10 +19,6 @@ import grimp
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Imports another branch of issue 23 removes (signaling/observe.py stops reading
-# the worker's sockets through signaling/socket.py): delete once merged.
-IGNORED = {("signaling.observe", "signaling.worker")}
-
 
 def our_packages() -> list[str]:
     """Return the root packages import-linter checks (pyproject.toml), so both see one graph."""
@@ -84,8 +80,6 @@ def main() -> int:
     """Print each circle with one import that closes it; exit 1 if there is any."""
     sys.path.insert(0, str(ROOT))
     graph = grimp.build_graph(*our_packages(), exclude_type_checking_imports=True)
-    for importer, imported in IGNORED:
-        graph.remove_import(importer=importer, imported=imported)
     found = cycles(graph)
     for group in found:
         members = set(group)

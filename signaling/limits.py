@@ -12,7 +12,7 @@
 
 Join attempts, wrong PINs and failures per address are the room's own
 (rooms/attempts.py); signaling sockets per account across every worker:
-`signaling.connections`; joins in flight per account: `signaling.worker`;
+`signaling.connections`; joins in flight per account: `signaling.runtime.joins`;
 sign-ups: `accounts.limits`.
 """
 

@@ -1,6 +1,8 @@
-"""What the signaling socket tells operators: metrics (infra/metrics.py) and one log line per event.
+"""What the signaling socket tells operators: metrics (signaling/metrics.py), a log line per event.
 
-The consumer calls these at fixed points, one line each; every function here
+The consumer and the seating functions call these at fixed points, one
+line each, with the socket (signaling/socket.py, read, never written) or the
+plain facts; every function here
 counts and, where an operator wants a line, logs it on the `rooms.signaling`
 logger (docs/operations.md lists the lines and their fields):
 
@@ -34,78 +36,26 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from infra import metrics
+from infra import metrics as infra_metrics
 from rooms import errors
 from rooms import protocol as p
+from signaling import metrics
 
 if TYPE_CHECKING:
     from rooms.events import Outbox
-    from signaling.consumer import Membership, SignalingConsumer
+    from signaling.membership import Membership
+    from signaling.socket import Socket
 
 logger = logging.getLogger("rooms.signaling")
 
-# A join's refusal code -> its outcome label.
-_JOIN_OUTCOMES = {
-    p.ROOM_FULL: "full",
-    p.ROOM_LOCKED: "locked",
-    p.BAD_PIN: "bad_pin",
-    p.ROOM_NOT_FOUND: "not_found",
-    p.ROOM_CLOSED_CODE: "closed",
-    p.RATE_LIMITED: "rate_limited",
-    p.SERVER_BUSY: "error",
-}
-_LEFT_BY_CODE = {p.CLOSE_REPLACED: "replaced", p.CLOSE_RECONNECT: "expired"}
+_LEFT_BY_CODE = {p.CLOSE_REPLACED: "replaced", p.CLOSE_RECONNECT: metrics.EXPIRED}
 
 _forwarded = metrics.FORWARDED_BY
 _refused = metrics.REFUSED_BY
 
 
-def _reason(code: str) -> str:
-    return code.replace("-", "_")
-
-
-def _user_id(consumer: SignalingConsumer) -> int | None:
-    if consumer.account is not None:
-        return consumer.account.user.pk
-    user = consumer.scope.get("user")
-    return user.pk if user is not None and user.is_authenticated else None
-
-
 def _log(event: str, **fields: Any) -> None:
     logger.info(event, extra={"fields": {"event": event, **fields}})
-
-
-# --- Per-worker gauges, read at scrape time from the worker's own registry -----------------------
-
-
-def _memberships() -> list[Membership]:
-    from signaling.worker import all_workers
-
-    return [
-        c.membership for w in all_workers() for c in list(w.sockets) if c.membership is not None
-    ]
-
-
-def _sockets_open() -> float:
-    from signaling.worker import all_workers
-
-    return sum(len(w.sockets) for w in all_workers())
-
-
-def _peers() -> float:
-    return len(_memberships())
-
-
-def _rooms_counted_here() -> float:
-    # Each room is counted by the worker holding its lowest peer id (every
-    # membership knows all its room's peers), so sum() over workers counts it
-    # once. While that peer's socket is away (its resume grace) nobody counts it.
-    return sum(1 for m in _memberships() if not m.peers or m.peer_id < min(m.peers))
-
-
-metrics.gauge_from(metrics.SOCKETS_OPEN, _sockets_open)
-metrics.gauge_from(metrics.PEERS, _peers)
-metrics.gauge_from(metrics.ROOMS_OCCUPIED, _rooms_counted_here)
 
 
 # --- Joins ----------------------------------------------------------------------------------
@@ -135,25 +85,25 @@ def join_request(kind: str) -> Callable[[Handler], Handler]:
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        async def observed(consumer: Any, msg: dict[str, Any], msg_id: str | None) -> None:
+        async def observed(socket: Any, msg: dict[str, Any], msg_id: str | None) -> None:
             join = _Join(kind=kind, room=msg.get("room"), started=time.monotonic())
             token = _join.set(join)
             try:
-                await handler(consumer, msg, msg_id)
+                await handler(socket, msg, msg_id)
             except errors.RoomsError as err:
                 refusal = p.refusal(err, msg_id=msg_id)
-                _join_refused(consumer, join, refusal)
+                _join_refused(socket, join, refusal)
                 raise refusal from None
             except p.ClientError as err:
-                _join_refused(consumer, join, err)
+                _join_refused(socket, join, err)
                 raise
             except Exception:
-                _join_ended(consumer, join, "error")
+                _join_ended(socket, join, "error")
                 raise
             else:
                 if not join.done:
                     # No seat and no refusal: the resume found the seat taken (closed 4409).
-                    _join_ended(consumer, join, "replaced" if consumer.closing else "error")
+                    _join_ended(socket, join, "replaced" if socket.closing else "error")
             finally:
                 _join.reset(token)
 
@@ -162,42 +112,41 @@ def join_request(kind: str) -> Callable[[Handler], Handler]:
     return decorate
 
 
-def _join_refused(consumer: SignalingConsumer, join: _Join, err: p.ClientError) -> None:
+def _join_refused(socket: Socket, join: _Join, err: p.ClientError) -> None:
     err.observed = True
-    _join_ended(consumer, join, _JOIN_OUTCOMES.get(err.code, "invalid"))
+    _join_ended(socket, join, metrics.JOIN_OUTCOME_BY_CODE.get(err.code, "invalid"))
 
 
-def _join_ended(consumer: SignalingConsumer, join: _Join, outcome: str) -> None:
+def _join_ended(socket: Socket, join: _Join, outcome: str) -> None:
     if join.done:
         return  # seated already; what failed afterwards is the socket's, not the join's
     join.done = True
     kind = "resume" if outcome == "replaced" else join.kind
     metrics.JOINS_BY[kind, outcome].inc()
-    _log("join", kind=kind, outcome=outcome, room=join.room, peer=None, user=_user_id(consumer))
+    _log("join", kind=kind, outcome=outcome, room=join.room, peer=None, user=socket.user_id)
 
 
-def seated(consumer: SignalingConsumer, *, created: bool, resumed: bool | None) -> None:
-    """The consumer took its seat and is about to send `joined`."""
+def seated(*, user: int, membership: Membership, kind: str, opened_at: float | None) -> None:
+    """A socket took its seat (`kind`: create, join, resume) and is about to send `joined`.
+
+    The socket's first join is timed from the socket's opening (`opened_at`),
+    later ones from their frame.
+    """
     now = time.monotonic()
     join = _join.get()
-    kind = "create" if created else "resume" if resumed else "join"
-    # The socket's first join is timed from the socket's opening, later ones from their frame.
-    opened = getattr(consumer, "opened_at", None)
-    consumer.opened_at = None
-    started = opened if opened is not None else join.started if join is not None else now
+    started = opened_at if opened_at is not None else join.started if join is not None else now
     seconds = now - started
     if join is not None:
         join.done = True
     metrics.JOINS_BY[kind, "ok"].inc()
     metrics.JOIN_SECONDS_BY[kind].observe(seconds)
-    membership = consumer.membership
     _log(
         "join",
         kind=kind,
         outcome="ok",
         room=membership.number,
         peer=membership.peer_id,
-        user=_user_id(consumer),
+        user=user,
         seconds=round(seconds, 6),
     )
 
@@ -215,19 +164,19 @@ def forwarded(kind: str) -> None:
     _forwarded[kind].inc()
 
 
-def refused(consumer: SignalingConsumer, err: p.ClientError) -> None:
+def refused(socket: Socket, err: p.ClientError) -> None:
     """The consumer answers a frame with `error`."""
-    reason = _reason(err.code)
+    reason = metrics.refusal_reason(err.code)
     _refused[reason].inc()
     if getattr(err, "observed", False):
         return  # a join's refusal: its `join` line says it
-    m = consumer.membership
+    m = socket.membership
     _log(
         "refused",
         reason=reason,
         room=m.number if m else None,
         peer=m.peer_id if m else None,
-        user=_user_id(consumer),
+        user=socket.user_id,
     )
 
 
@@ -236,66 +185,59 @@ def flooded() -> None:
     _refused["rate_limited"].inc()
 
 
-def rate_limit_close(consumer: SignalingConsumer, reason: str) -> None:
+def rate_limit_close(socket: Socket, reason: str) -> None:
     """The socket is closed with 4429: `messages` (a flood) or `connections` (too many sockets)."""
     metrics.RATE_LIMIT_CLOSES_BY[reason].inc()
-    m = consumer.membership
+    m = socket.membership
     _log(
         "rate_limit_close",
         reason=reason,
         room=m.number if m else None,
         peer=m.peer_id if m else None,
-        user=_user_id(consumer),
+        user=socket.user_id,
     )
 
 
-def server_fault(consumer: SignalingConsumer) -> None:
+def server_fault() -> None:
     """Inside the consumer's `except`: a fault of ours, answered `server-busy` (already logged)."""
     _refused["server_busy"].inc()
-    if metrics.is_redis_error(sys.exception()):
-        metrics.REDIS_ERRORS.inc()
+    if infra_metrics.is_redis_error(sys.exception()):
+        infra_metrics.REDIS_ERRORS.inc()
 
 
 # --- Membership ------------------------------------------------------------------------------
 
 
-def left(consumer: SignalingConsumer, was: Membership, reason: str) -> None:
+def left(*, user: int, was: Membership, reason: str) -> None:
     """A peer of this socket left its room (`reason`: Participant.LeftReason)."""
-    _left(consumer, was, str(reason))
+    _left(user, was, str(reason))
 
 
-def let_go(consumer: SignalingConsumer, was: Membership, code: int) -> None:
+def let_go(*, user: int, was: Membership, code: int) -> None:
     """The server took the seat from this socket: replaced (4409) or expired (1012)."""
-    _left(consumer, was, _LEFT_BY_CODE.get(code, "expired"))
+    _left(user, was, _LEFT_BY_CODE.get(code, metrics.EXPIRED))
 
 
-def _left(consumer: SignalingConsumer, was: Membership, reason: str) -> None:
+def _left(user: int, was: Membership, reason: str) -> None:
     child = metrics.LEAVES_BY.get(reason)
     if child is not None:
         child.inc()
-    _log("leave", reason=reason, room=was.number, peer=was.peer_id, user=_user_id(consumer))
+    _log("leave", reason=reason, room=was.number, peer=was.peer_id, user=user)
 
 
-def detached(consumer: SignalingConsumer, was: Membership) -> None:
+def detached(*, user: int, was: Membership) -> None:
     """The socket dropped without a close frame: the seat waits RESUME_GRACE for a resume."""
-    _log("detach", room=was.number, peer=was.peer_id, user=_user_id(consumer))
+    _log("detach", room=was.number, peer=was.peer_id, user=user)
 
 
-def kicked(consumer: SignalingConsumer, target: str) -> None:
+def kicked(*, user: int, membership: Membership, target: str) -> None:
     """The room's owner removed peer `target`."""
-    m = consumer.membership
-    _log("kick", room=m.number, peer=m.peer_id, user=_user_id(consumer), target=target)
+    _log("kick", room=membership.number, peer=membership.peer_id, user=user, target=target)
 
 
-def closed_room(consumer: SignalingConsumer) -> None:
+def closed_room(*, user: int, membership: Membership) -> None:
     """The room's owner ended the meeting for everyone."""
-    m = consumer.membership
-    _log(
-        "close",
-        room=m.number if m else None,
-        peer=m.peer_id if m else None,
-        user=_user_id(consumer),
-    )
+    _log("close", room=membership.number, peer=membership.peer_id, user=user)
 
 
 def admin_kicked(*, room: str, user: int, target: str) -> None:
@@ -323,10 +265,10 @@ def peer_expired(peer_id: str, outbox: Outbox) -> None:
 
 def worker_failed() -> None:
     """Inside a worker loop's `except`: count what Redis had to do with it."""
-    if metrics.is_redis_error(sys.exception()):
-        metrics.REDIS_ERRORS.inc()
+    if infra_metrics.is_redis_error(sys.exception()):
+        infra_metrics.REDIS_ERRORS.inc()
 
 
 def redis_unreachable() -> None:
     """The worker's Redis watch found Redis away (once a check, while it lasts)."""
-    metrics.REDIS_ERRORS.inc()
+    infra_metrics.REDIS_ERRORS.inc()

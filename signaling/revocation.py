@@ -2,8 +2,8 @@
 
 `accounts.signals.sessions_revoked` says when (logout, a new password,
 deactivation, an admin); this broadcasts it to every worker (the WORKERS
-group, signaling/worker.py), whose Worker finds its own sockets of that account
-(of that one session, for a logout) and has each leave its room and close
+group, signaling/runtime/group.py), which finds its own sockets of that
+account (of that one session, for a logout) and has each leave its room and close
 with 4401, which the client explains as "You were signed out". A socket
 knows its session only by a hash, so no session key travels through Redis.
 """

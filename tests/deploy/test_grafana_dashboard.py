@@ -11,7 +11,7 @@ import re
 
 from prometheus_client import REGISTRY
 
-import signaling.observe  # noqa: F401 - registers the per-worker gauges, as a worker does
+import signaling.runtime  # noqa: F401 - registers the per-worker gauges, as a worker does
 from infra import metrics
 from tests.deploy.procs import REPO
 

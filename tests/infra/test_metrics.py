@@ -1,4 +1,4 @@
-"""The metrics (infra/metrics.py) and their endpoint (config/metrics.py), in process."""
+"""The metrics (infra/metrics.py, signaling/metrics.py) and their endpoint (config/metrics.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from config.asgi import application
 from infra import metrics
 from infra.db import db_call
 from rooms import protocol as p
+from signaling import metrics as signaling_metrics
 
 NAME_RE = re.compile(r"videorooms_[a-z_]+")
 
@@ -61,7 +62,7 @@ def test_names_follow_prometheus_conventions():
 
 def test_refusal_reasons_are_the_protocol_codes():
     """The refusal label's values are exactly the protocol's error codes."""
-    assert set(metrics.REFUSAL_REASONS) == {c.replace("-", "_") for c in p.ERROR_CODES}
+    assert set(signaling_metrics.REFUSAL_REASONS) == {c.replace("-", "_") for c in p.ERROR_CODES}
 
 
 async def test_metrics_endpoint_answers_a_direct_scrape(settings):

@@ -126,7 +126,7 @@ async def test_sigkill_worker_peers_time_out_or_resume(make_stack, ws_connect):
     assert not subscribed & {f"{stack.prefix}:c:{c}" for c in dead_channels.values()}, subscribed
     group = f"{stack.prefix}:g:room-{number}"
     # Besides, the surviving worker's own channel on the WORKERS group (revocations),
-    # named like any other channel of the process (signaling/worker.py says why).
+    # named like any other channel of the process (signaling/runtime/group.py says why).
     sockets = {f"{stack.prefix}:c:{c}" for c in live.values()}
     own = subscribed - sockets - {group, f"{stack.prefix}:g:workers"}
     assert len(own) == 1, subscribed

@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 
 from rooms.models import Room
 from sfu import lifecycle
-from signaling.worker import get_worker
+from signaling.runtime import get_worker
 from tests.sfu import sdp
 from tests.support.helpers import db_room
 

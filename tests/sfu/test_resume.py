@@ -31,7 +31,7 @@ from sfu import JanusClient, JanusError, JanusSessionLost, lifecycle
 from sfu.seat import SfuSeat
 from sfu.videoroom import VideoRoomParticipant, room_credentials
 from signaling.presence import get_presence
-from signaling.worker import all_workers
+from signaling.runtime import all_workers
 from tests.sfu import sdp
 from tests.sfu.conftest import wait_for
 from tests.support.helpers import db_participant, db_room

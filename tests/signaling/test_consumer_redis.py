@@ -19,7 +19,7 @@ from channels.layers import get_channel_layer
 
 from infra.redis import get_redis
 from rooms.models import Participant
-from signaling.worker import get_worker
+from signaling.runtime import get_worker
 from tests.integration.conftest import REDIS_URL, layer_subscribers
 from transport.inbox import Inbox
 from transport.layer import RedisPubSubLayer, _Sink
@@ -73,7 +73,7 @@ async def test_events_reach_the_consumer_through_its_socket_queue(redis_layer, c
     assert await layer_subscribers(redis_layer, channels[b.peer_id], expect=0) == 0
     await a.close()
     # What stays is the worker's own channel, on which it hears revocations.
-    assert redis_layer.local_channels() == [get_worker().channel]
+    assert redis_layer.local_channels() == [get_worker().group.channel]
     assert await layer_subscribers(redis_layer, channels[a.peer_id], expect=0) == 0
     await redis_layer.flush()
 
@@ -131,7 +131,7 @@ async def test_a_leave_cut_short_by_the_server_still_happens(redis_state, in_a_c
     held = await pool.get_connection()
     worker = get_worker()
     await b.ws.send_input({"type": "websocket.disconnect", "code": 1000})
-    await until(lambda: worker.closings, "bob's leave started")
+    await until(lambda: worker.registry.closings, "bob's leave started")
     b.ws.future.cancel()  # what daphne does at its application_close_timeout
     with contextlib.suppress(asyncio.CancelledError):
         await b.ws.future
@@ -139,7 +139,7 @@ async def test_a_leave_cut_short_by_the_server_still_happens(redis_state, in_a_c
 
     assert await a.recv() == {"type": "peer-left", "peerId": b.peer_id, "reason": "disconnected"}
     assert await left(b.peer_id) == (True, "disconnected")
-    await until(lambda: not worker.closings, "bob's leave over")
+    await until(lambda: not worker.registry.closings, "bob's leave over")
     assert await registry_and_presence(redis_state, bob.pk, b.peer_id) == (0, False)
 
 
@@ -164,16 +164,16 @@ async def test_a_leave_whose_redis_writes_fail_still_reaches_the_room(redis_stat
 
 async def test_a_slow_leave_outlives_its_consumer(redis_state, in_a_call, bob, monkeypatch):
     """The consumer waits for its leave only so long (inside daphne's patience); it goes on."""
-    monkeypatch.setattr("signaling.worker.FINISH_WAIT", 0.05)
+    monkeypatch.setattr("signaling.runtime.registry.FINISH_WAIT", 0.05)
     a, b = in_a_call
     pool = get_redis().connection_pool
     held = await pool.get_connection()
     worker = get_worker()
     await b.ws.disconnect(code=1000, timeout=5)  # the consumer is done...
     assert b.ws.future.done() and not b.ws.future.cancelled()
-    assert len(worker.closings) == 1  # ...and its leave still under way
+    assert len(worker.registry.closings) == 1  # ...and its leave still under way
     await pool.release(held)
     assert await a.recv() == {"type": "peer-left", "peerId": b.peer_id, "reason": "disconnected"}
     assert await left(b.peer_id) == (True, "disconnected")
-    await until(lambda: not worker.closings, "bob's leave over")
+    await until(lambda: not worker.registry.closings, "bob's leave over")
     assert await registry_and_presence(redis_state, bob.pk, b.peer_id) == (0, False)

@@ -1,4 +1,4 @@
-"""signaling/worker.py: the watch on Redis tells an outage from a busy worker.
+"""signaling/runtime/redis_watch.py: the watch on Redis tells an outage from a busy worker.
 
 A real outage (Redis restarted under two workers) is tests/integration/test_faults.py's.
 """
@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from infra.redis import get_redis
-from signaling.worker import get_worker
+from signaling.runtime import get_worker
 from tests.integration.conftest import REDIS_URL
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,12 +29,12 @@ async def test_a_full_pool_is_not_an_outage(settings, connect, alice):
     try:
         with pytest.raises(aioredis.ConnectionError, match="No connection available"):
             await get_redis().ping()
-        await worker.watch_redis()
-        assert worker.redis_ok
+        await worker.redis.check()
+        assert worker.redis.ok
     finally:
         for connection in held:
             await pool.release(connection)
-    await worker.watch_redis()
-    assert worker.redis_ok
+    await worker.redis.check()
+    assert worker.redis.ok
     assert len(worker.sockets) == 1
     await a.nothing_before_pong()
