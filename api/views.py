@@ -16,18 +16,9 @@ from rooms import protocol as p
 
 CREDENTIAL_MAX = 4096
 
-# How each refusal of the rooms domain is said over HTTP.
-STATUS = {
-    errors.InvalidRoom: (400, p.BAD_MESSAGE),
-    errors.RoomNotFound: (404, p.ROOM_NOT_FOUND),
-    errors.CapReached: (429, p.RATE_LIMITED),
-    errors.NoFreeNumber: (503, p.SERVER_BUSY),
-}
-
 
 def refused(error: errors.RoomsError) -> ApiError:
-    status, code = STATUS[type(error)]
-    return ApiError(status, code, error.message)
+    return ApiError(error.status, error.code, error.message)
 
 
 @csrf_exempt  # JSON only, and a login carries no ambient authority to abuse

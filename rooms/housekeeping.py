@@ -29,7 +29,7 @@ from django.utils import timezone
 from accounts.services import sessions_prune
 from rooms import services
 from rooms.events import Outbox, Outgoing
-from rooms.models import ChatMessage, Participant, Room
+from rooms.models import ChatMessage, Participant, Room, present
 
 BATCH = 500
 
@@ -63,7 +63,7 @@ def idle_rooms(*, before: datetime) -> list[Room]:
         Room.objects.open()
         .filter(created_at__lt=before)
         .annotate(
-            present=Count("participants", filter=Q(participants__left_at__isnull=True)),
+            present=Count("participants", filter=present("participants")),
             last_left=Max("participants__left_at"),
         )
         .filter(present=0)

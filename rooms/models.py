@@ -6,6 +6,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -17,6 +18,7 @@ from rooms.protocol import (
     CANDIDATE_TYPES,
     CAPACITY_DEFAULT,
     CAPACITY_LIMIT_MAX,
+    CAPACITY_MAX,
     CAPACITY_MIN,
     CHAT_MAX,
     CONNECTION_STATES,
@@ -43,6 +45,21 @@ def _pin_digest(pin: str, salt: str, secret: str) -> str:
 class RoomQuerySet(models.QuerySet):
     def open(self) -> RoomQuerySet:
         return self.filter(closed_at__isnull=True)
+
+
+def present(via: str = "") -> Q:
+    """Who is in a room now, as a condition: on Participant, or through the relation `via`.
+
+    For filtered aggregates and OR-ed conditions; a queryset of participants
+    says it with `.present()`.
+    """
+    return Q(**{f"{via}__left_at__isnull" if via else "left_at__isnull": True})
+
+
+class ParticipantQuerySet(models.QuerySet):
+    def present(self) -> ParticipantQuerySet:
+        """The participants who have not left (those in the room now)."""
+        return self.filter(present())
 
 
 class Room(models.Model):
@@ -105,12 +122,30 @@ class Room(models.Model):
             models.CheckConstraint(
                 condition=Q(media__in=[MEDIA_MESH, MEDIA_SFU]), name="room_media_path"
             ),
+            # Every browser of a mesh call sends its media to each of the others:
+            # past CAPACITY_MAX people no one's uplink keeps up, whoever set the seats.
+            models.CheckConstraint(
+                condition=~Q(media_mode=MEDIA_MESH) | Q(capacity__lte=CAPACITY_MAX),
+                name="room_mesh_capacity",
+            ),
         ]
         # The per-account caps count an owner's recent and open rooms.
         indexes = [models.Index(fields=["owner", "created_at"], name="room_owner_created")]
 
     def __str__(self) -> str:
         return f"{self.display_number} {self.name}"
+
+    def clean(self) -> None:
+        if self.media_mode == MEDIA_MESH and self.capacity > CAPACITY_MAX:
+            raise ValidationError(
+                {
+                    "capacity": _(
+                        "A direct (peer to peer) room holds at most %(max)d people; "
+                        "let it use the media server for more."
+                    )
+                    % {"max": CAPACITY_MAX}
+                }
+            )
 
     @property
     def display_number(self) -> str:
@@ -203,6 +238,8 @@ class Participant(models.Model):
     left_reason = models.CharField(
         _("reason for leaving"), max_length=16, choices=LeftReason.choices, blank=True
     )
+
+    objects = ParticipantQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("participant")

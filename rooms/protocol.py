@@ -17,8 +17,6 @@ from typing import Any
 
 import orjson
 
-from rooms import errors
-
 PROTOCOL_VERSION = 1
 
 # --- Client -> server types ---------------------------------------------------
@@ -581,29 +579,6 @@ def parse(text: str) -> tuple[dict[str, Any], str | None]:
     except ClientError as err:
         err.msg_id = msg_id
         raise
-
-
-# --- Refusals of the domain, as protocol errors ---------------------------------------------
-
-_REFUSALS: dict[type[errors.RoomsError], str] = {
-    errors.RoomNotFound: ROOM_NOT_FOUND,
-    errors.RoomClosed: ROOM_CLOSED_CODE,
-    errors.RoomFull: ROOM_FULL,
-    errors.RoomLocked: ROOM_LOCKED,
-    errors.WrongPin: BAD_PIN,
-    errors.NotAllowed: FORBIDDEN,
-    errors.PeerNotFound: UNKNOWN_PEER,
-    errors.CapReached: RATE_LIMITED,
-    errors.InvalidRoom: BAD_MESSAGE,
-    errors.NoFreeNumber: SERVER_BUSY,
-    errors.SfuUnavailable: SFU_UNAVAILABLE,
-    errors.PinLocked: PIN_LOCKED_CODE,
-}
-
-
-def refusal(error: errors.RoomsError, *, msg_id: str | None = None) -> ClientError:
-    """The protocol error that says `error` to the client."""
-    return ClientError(_REFUSALS[type(error)], error.message, msg_id=msg_id)
 
 
 # --- For the browser client (static/js/wire.js) ------------------------------------------

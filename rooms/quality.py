@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from rooms import errors, protocol
 from rooms.events import Outbox
-from rooms.models import CallQuality, Participant
+from rooms.models import CallQuality, Participant, present
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,7 +107,8 @@ def quality_record(
     """
     now = now or timezone.now()
     reporter = (
-        Participant.objects.filter(peer_id=peer_id, room_id=room_id, left_at__isnull=True)
+        Participant.objects.present()
+        .filter(peer_id=peer_id, room_id=room_id)
         .values_list("pk", "joined_at")
         .first()
     )
@@ -117,7 +118,7 @@ def quality_record(
     since = max(joined_at, now - timedelta(seconds=settings.QUALITY_PEER_GRACE))
     remote = (
         Participant.objects.filter(room_id=room_id, peer_id=remote_peer_id)
-        .filter(Q(left_at__isnull=True) | Q(left_at__gte=since))
+        .filter(present() | Q(left_at__gte=since))
         .exclude(pk=reporter)
         .values_list("pk", flat=True)
         .first()

@@ -25,7 +25,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Now, NullIf
 from django.utils import timezone
 
-from rooms.models import CallQuality, ChatMessage, Participant, Room
+from rooms.models import CallQuality, ChatMessage, Participant, Room, present
 
 CHAT_HISTORY = 50
 
@@ -56,7 +56,7 @@ QUALITY_TROUBLE: dict[str, Q] = {
 def rooms_with_occupancy() -> QuerySet[Room]:
     """Rooms with their owner and `people_now`, the number of people in each now."""
     return Room.objects.select_related("owner").annotate(
-        people_now=Count("participants", filter=Q(participants__left_at__isnull=True))
+        people_now=Count("participants", filter=present("participants"))
     )
 
 
@@ -158,13 +158,14 @@ def room_get_by_number(*, number: str) -> Room | None:
 
 
 def room_active_participants(*, room: Room) -> QuerySet[Participant]:
-    return room.participants.filter(left_at__isnull=True).select_related("user")
+    return room.participants.present().select_related("user")
 
 
 def room_participant(*, room_id: int, peer_id: str) -> Participant | None:
     """The person with this peer id in the room now (with their user), if they are there."""
     return (
-        Participant.objects.filter(room_id=room_id, peer_id=peer_id, left_at__isnull=True)
+        Participant.objects.present()
+        .filter(room_id=room_id, peer_id=peer_id)
         .select_related("user")
         .first()
     )
@@ -204,9 +205,7 @@ def participants_active_before(*, seconds: float) -> list[str]:
     """Peer ids present for more than `seconds` (for reconciling with presence)."""
     cutoff = timezone.now() - timedelta(seconds=seconds)
     return list(
-        Participant.objects.filter(left_at__isnull=True, joined_at__lt=cutoff).values_list(
-            "peer_id", flat=True
-        )
+        Participant.objects.present().filter(joined_at__lt=cutoff).values_list("peer_id", flat=True)
     )
 
 

@@ -26,7 +26,7 @@ from django.utils import timezone
 from infra.process import worker_name
 from rooms import attempts, errors, events, protocol, selectors, statements, wire
 from rooms.events import Outbox
-from rooms.models import ChatMessage, Participant, Room
+from rooms.models import ChatMessage, Participant, Room, present
 
 RESUME_SALT = "rooms.resume"
 NUMBER_ATTEMPTS = 20
@@ -356,12 +356,12 @@ def participant_resume(
     """
     with transaction.atomic():
         participant = (
-            Participant.objects.select_for_update()
+            Participant.objects.present()
+            .select_for_update()
             .select_related("room__owner", "user")
             .filter(
                 peer_id=peer_id,
                 user=user,
-                left_at__isnull=True,
                 room__number=number,
                 room__closed_at__isnull=True,
             )
@@ -375,9 +375,7 @@ def participant_resume(
         participant.save(update_fields=["channel_name", "worker"])
         room = participant.room
         present = list(
-            room.participants.filter(left_at__isnull=True)
-            .exclude(pk=participant.pk)
-            .select_related("user")
+            room.participants.present().exclude(pk=participant.pk).select_related("user")
         )
     outbox = [
         events.peer_moved(
@@ -401,13 +399,11 @@ def participant_was_replaced(*, peer_id: str, user: AbstractBaseUser) -> bool:
 def participant_leave(*, peer_id: str, reason: str) -> Outbox:
     """Mark the peer as gone and tell its room; nothing when it had already left."""
     participant = (
-        Participant.objects.filter(peer_id=peer_id, left_at__isnull=True)
-        .select_related("room")
-        .first()
+        Participant.objects.present().filter(peer_id=peer_id).select_related("room").first()
     )
-    if participant is None or not Participant.objects.filter(
-        pk=participant.pk, left_at__isnull=True
-    ).update(left_at=timezone.now(), left_reason=reason):
+    if participant is None or not Participant.objects.present().filter(pk=participant.pk).update(
+        left_at=timezone.now(), left_reason=reason
+    ):
         return ()
     room = participant.room
     outbox = [
@@ -425,7 +421,7 @@ def _sfu_after_leave(*, room: Room, participant: Participant, reason: str) -> Ou
     comes next; one that shrinks to MESH_MAX_PEERS starts its way back
     (`_media_return_clock`).
     """
-    if not room.participants.filter(left_at__isnull=True).exists():
+    if not room.participants.present().exists():
         if room.media_mode == Room.MediaMode.AUTO:
             Room.objects.filter(pk=room.pk, media=protocol.MEDIA_SFU).update(
                 media=protocol.MEDIA_MESH, media_small_since=None
@@ -465,9 +461,7 @@ def _media_return_clock(*, room_id: int) -> Outbox:
             media=protocol.MEDIA_SFU,
             media_small_since__isnull=True,
         )
-        if room is None or not (
-            0 < room.participants.filter(left_at__isnull=True).count() <= settings.MESH_MAX_PEERS
-        ):
+        if room is None or not (0 < room.participants.present().count() <= settings.MESH_MAX_PEERS):
             return ()
         Room.objects.filter(pk=room_id).update(media_small_since=now)
     return (events.media_check(room_id=room_id, at=now.timestamp() + settings.MESH_RETURN_AFTER),)
@@ -495,7 +489,7 @@ def room_media_return(*, room_id: int, now: datetime | None = None) -> Outbox:
         )
         if room is None:
             return ()
-        present = room.participants.filter(left_at__isnull=True).count()
+        present = room.participants.present().count()
         if present > settings.MESH_MAX_PEERS:
             return ()  # a join past the limit stops the clock, so this is never due
         Room.objects.filter(pk=room_id).update(media=protocol.MEDIA_MESH, media_small_since=None)
@@ -541,7 +535,7 @@ def room_set_mode(
             raise errors.InvalidRoom(
                 f"A room with media '{mode}' holds at most {capacity_max(mode)} people."
             )
-        present = room.participants.filter(left_at__isnull=True).count()
+        present = room.participants.present().count()
         was = room.media
         media = {
             Room.MediaMode.MESH: protocol.MEDIA_MESH,
@@ -572,9 +566,7 @@ def room_set_mode(
 def participant_expire(*, peer_id: str) -> Outbox:
     """A peer's presence ran out: tell its room, once, and its socket, should it still live."""
     participant = (
-        Participant.objects.filter(peer_id=peer_id, left_at__isnull=True)
-        .select_related("room")
-        .first()
+        Participant.objects.present().filter(peer_id=peer_id).select_related("room").first()
     )
     left = participant_leave(peer_id=peer_id, reason=Participant.LeftReason.TIMEOUT)
     if not left:
@@ -594,7 +586,8 @@ def participant_kick(*, room_id: int, actor: AbstractBaseUser, peer_id: str) -> 
     if not can_moderate(room=room, user=actor):
         raise errors.NotAllowed("Only the room's owner can remove people.")
     target = (
-        Participant.objects.filter(room=room, peer_id=peer_id, left_at__isnull=True)
+        Participant.objects.present()
+        .filter(room=room, peer_id=peer_id)
         .select_related("user")
         .first()
     )
@@ -613,9 +606,7 @@ def participant_set_media(
 ) -> Outbox:
     """Store what the peer now sends; the others hear the whole peer object."""
     participant = (
-        Participant.objects.filter(peer_id=peer_id, left_at__isnull=True)
-        .select_related("user", "room")
-        .first()
+        Participant.objects.present().filter(peer_id=peer_id).select_related("user", "room").first()
     )
     if participant is None:
         return ()
@@ -633,7 +624,7 @@ def participant_set_media(
 def room_announce_update(*, room: Room, participants: int | None = None) -> Outbox:
     """What tells everyone in the room its new state (`room-updated`)."""
     if participants is None:
-        participants = room.participants.filter(left_at__isnull=True).count()
+        participants = room.participants.present().count()
     return (
         events.room_updated(
             room_id=room.pk,
@@ -660,7 +651,7 @@ def room_close(*, room_id: int, reason: str) -> Outbox:
     with transaction.atomic():
         if not Room.objects.filter(pk=room_id, closed_at__isnull=True).update(closed_at=now):
             return ()
-        Participant.objects.filter(room_id=room_id, left_at__isnull=True).update(
+        Participant.objects.present().filter(room_id=room_id).update(
             left_at=now, left_reason=Participant.LeftReason.CLOSED
         )
         number, media = Room.objects.values_list("number", "media").get(pk=room_id)
@@ -681,7 +672,7 @@ def room_close_if_idle(*, room_id: int, before: datetime) -> Outbox:
         )
         if (
             locked is None
-            or locked.participants.filter(Q(left_at__isnull=True) | Q(left_at__gte=before)).exists()
+            or locked.participants.filter(present() | Q(left_at__gte=before)).exists()
         ):
             return ()
         return room_close(room_id=room_id, reason="admin")

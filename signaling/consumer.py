@@ -165,7 +165,7 @@ class SignalingConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 raise p.ClientError(p.NOT_IN_ROOM, "join a room first")
             await self.handler_for[msg["type"]](self, msg, msg_id)
         except errors.RoomsError as err:
-            await self.reply_error(p.refusal(err, msg_id=msg_id))
+            await self.reply_error(errors.refusal(err, msg_id=msg_id))
             return
         except p.ClientError as err:
             if err.msg_id is None:

@@ -91,7 +91,7 @@ def join_request(kind: str) -> Callable[[Handler], Handler]:
             try:
                 await handler(socket, msg, msg_id)
             except errors.RoomsError as err:
-                refusal = p.refusal(err, msg_id=msg_id)
+                refusal = errors.refusal(err, msg_id=msg_id)
                 _join_refused(socket, join, refusal)
                 raise refusal from None
             except p.ClientError as err:

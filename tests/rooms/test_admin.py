@@ -6,6 +6,7 @@ import re
 
 import pytest
 from channels.db import database_sync_to_async
+from django.contrib import admin
 from django.test import Client
 
 from rooms.models import Room
@@ -198,3 +199,31 @@ def test_open_room_change_page_offers_no_delete(admin_client_for, make_room, ali
     room.closed_at = room.created_at
     room.save(update_fields=["closed_at"])
     assert client.get(f"{CHANGELIST}{room.pk}/delete/").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("mode", "valid"), [("mesh", False), ("auto", True)])
+def test_admin_form_refuses_more_than_12_seats_on_the_mesh(
+    rf, superuser, make_room, alice, mode, valid
+):
+    """The console's room form refuses 13 seats for a mesh room (on capacity); auto takes them."""
+    room = make_room(alice, media=mode)
+    request = rf.get(f"{CHANGELIST}{room.pk}/change/")
+    request.user = superuser
+    model_admin = admin.site._registry[Room]
+    form_class = model_admin.get_form(request, room)
+    data = {
+        "name": room.name,
+        "owner": alice.pk,
+        "capacity": 13,
+        "locked": "",
+    }
+    form = form_class(data, instance=room)
+    assert form.is_valid() is valid
+    if not valid:
+        assert form.errors == {
+            "capacity": [
+                "A direct (peer to peer) room holds at most 12 people; "
+                "let it use the media server for more."
+            ]
+        }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
@@ -118,3 +119,37 @@ def test_peer_ids_are_unique(alice, bob):
     Participant.objects.create(room=room, user=alice, peer_id="same", channel_name="c!1")
     with pytest.raises(IntegrityError), transaction.atomic():
         Participant.objects.create(room=room, user=bob, peer_id="same", channel_name="c!2")
+
+
+@pytest.mark.parametrize(("mode", "capacity"), [("mesh", 13), ("mesh", 200)])
+def test_mesh_room_over_12_is_refused_by_the_database(alice, mode, capacity):
+    """The room_mesh_capacity constraint: a mesh room holds at most 12 people, however written."""
+    with pytest.raises(IntegrityError), transaction.atomic():
+        raw_room(alice, media_mode=mode, capacity=capacity)
+
+
+def test_mesh_room_cannot_be_resized_over_12_by_an_update(alice):
+    """A raw UPDATE giving a mesh room 13 seats is refused too."""
+    room = raw_room(alice, media_mode="mesh", capacity=12)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Room.objects.filter(pk=room.pk).update(capacity=13)
+
+
+@pytest.mark.parametrize(("mode", "capacity"), [("mesh", 12), ("auto", 200), ("sfu", 200)])
+def test_rooms_within_their_media_limit_are_stored(alice, mode, capacity):
+    """12 seats on the mesh, 200 on auto or the SFU: stored."""
+    stored = Room.objects.get(pk=raw_room(alice, media_mode=mode, capacity=capacity).pk)
+    assert (stored.media_mode, stored.capacity) == (mode, capacity)
+
+
+def test_full_clean_names_the_capacity_of_a_mesh_room_over_12(alice):
+    """Validation (what a form shows) refuses 13 seats on the mesh, on the capacity field."""
+    room = Room(owner=alice, name="r", number="482913075", media_mode="mesh", capacity=13)
+    with pytest.raises(ValidationError) as refused:
+        room.full_clean()
+    assert refused.value.message_dict == {
+        "capacity": [
+            "A direct (peer to peer) room holds at most 12 people; "
+            "let it use the media server for more."
+        ]
+    }
