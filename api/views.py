@@ -73,15 +73,15 @@ def rooms_create(request: HttpRequest) -> HttpResponse:
         }
     except p.ClientError as err:
         raise ApiError(400, err.code, err.message) from None
+    numbers = services.room_numbers()
     try:
-        for number in services.room_numbers():
+        while True:
+            number = next(numbers)  # NoFreeNumber once they are used up
             try:
                 room = services.room_create(owner=request.user, number=number, **fields)
             except errors.NumberTaken:
                 continue
             break
-        else:
-            raise errors.NoFreeNumber()
     except errors.RoomsError as err:
         raise refused(err) from None
     return JsonResponse(wire.room(room, participants=0), status=201)

@@ -28,6 +28,7 @@ from rooms.protocol import (
     NAME_MAX,
     PEER_ID_MAX,
     RELAY_PROTOCOLS,
+    ROOM_NUMBER_RE,
     TRANSPORT_PROTOCOLS,
 )
 
@@ -117,7 +118,7 @@ class Room(models.Model):
                 name="room_capacity_range",
             ),
             models.CheckConstraint(
-                condition=Q(number__regex=r"^[1-9][0-9]{8}$"), name="room_number_format"
+                condition=Q(number__regex=f"^{ROOM_NUMBER_RE.pattern}$"), name="room_number_format"
             ),
             models.CheckConstraint(
                 condition=Q(media__in=[MEDIA_MESH, MEDIA_SFU]), name="room_media_path"

@@ -56,13 +56,16 @@ def can_moderate(*, room: Room, user: AbstractBaseUser) -> bool:
 
 
 def room_numbers() -> Iterator[str]:
-    """Numbers to try for a new room, `NUMBER_ATTEMPTS` of them; then give up (NoFreeNumber).
+    """Numbers to try for a new room, `NUMBER_ATTEMPTS` of them, then `NoFreeNumber` raised.
 
     Uniform over all 9-digit numbers without a leading zero: nothing about one
-    room's number tells anything about another's.
+    room's number tells anything about another's. Every create (the socket's,
+    the API's) tries them in turn, going on at `NumberTaken`; giving up is
+    decided here, so no caller can loop for ever or give up differently.
     """
     for _ in range(NUMBER_ATTEMPTS):
         yield str(100_000_000 + secrets.randbelow(900_000_000))
+    raise errors.NoFreeNumber()
 
 
 def _check_create_caps(*, owner: AbstractBaseUser) -> None:

@@ -168,7 +168,9 @@ async def new_room(
     sfu_available: bool,
 ) -> services.Seat:
     """Draw numbers until one is free (services.room_numbers); the owner's seat in the new room."""
-    for number in services.room_numbers():
+    numbers = services.room_numbers()
+    while True:
+        number = next(numbers)  # NoFreeNumber once they are used up
         try:
             return await line.subscribed_call(
                 number,
@@ -184,7 +186,6 @@ async def new_room(
             )
         except errors.NumberTaken:
             continue
-    raise errors.NoFreeNumber()
 
 
 async def join(

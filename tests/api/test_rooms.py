@@ -118,6 +118,27 @@ def test_create_room_needs_json(api_client, alice):
     }
 
 
+def test_create_room_draws_again_then_gives_up_with_503_server_busy(
+    api_client, make_room, alice, bob, monkeypatch
+):
+    """A drawn number an open room holds is passed over; when every draw is taken, 503."""
+    taken = make_room(alice).number
+    draws = iter([int(taken) - 100_000_000, 987_654_321 - 100_000_000])
+    monkeypatch.setattr(services.secrets, "randbelow", lambda _: next(draws))
+    client = api_client(bob)
+    response = create(client, {}, **csrf_header(client))
+    assert (response.status_code, response.json()["number"]) == (201, "987654321")
+    monkeypatch.setattr(services.secrets, "randbelow", lambda _: int(taken) - 100_000_000)
+    response = create(client, {}, **csrf_header(client))
+    assert response.status_code == 503
+    assert response.json() == {
+        "error": {
+            "code": "server-busy",
+            "message": "Could not find a free room number; try again.",
+        }
+    }
+
+
 def test_get_room(api_client, make_room, add_participant, alice, bob):
     """GET /api/rooms/<number>: 200 the room object, counting the people in it now."""
     room = make_room(alice, name="Ops", capacity=3, pin="1234")

@@ -78,8 +78,11 @@ def test_room_create_defaults(alice):
 
 
 def test_room_numbers_are_fresh_nine_digit_numbers():
-    """room_numbers draws NUMBER_ATTEMPTS distinct well-formed numbers, then stops."""
-    numbers = list(services.room_numbers())
+    """room_numbers draws NUMBER_ATTEMPTS distinct well-formed numbers, then gives up."""
+    drawing = services.room_numbers()
+    numbers = [next(drawing) for _ in range(services.NUMBER_ATTEMPTS)]
+    with pytest.raises(errors.NoFreeNumber):
+        next(drawing)
     assert len(numbers) == services.NUMBER_ATTEMPTS == 20
     assert len(set(numbers)) == 20
     assert all(NUMBER_RE.fullmatch(number) for number in numbers)
