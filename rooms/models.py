@@ -22,6 +22,7 @@ from rooms.protocol import (
     CAPACITY_MIN,
     CHAT_MAX,
     CONNECTION_STATES,
+    LEFT_REASONS,
     MEDIA_AUTO,
     MEDIA_MESH,
     MEDIA_SFU,
@@ -216,6 +217,16 @@ class Participant(models.Model):
         REPLACED = "replaced", _("continued elsewhere")
         # Logged out, password changed, deactivated, or signed out by an admin.
         SIGNED_OUT = "signed-out", _("signed out")
+
+        @property
+        def told(self) -> str:
+            """What the others in the room are told (one of rooms.protocol.LEFT_REASONS).
+
+            The call history keeps finer reasons than the protocol's four: a
+            seat continued elsewhere or signed out is, to the others, someone
+            who left.
+            """
+            return self.value if self.value in LEFT_REASONS else LEFT_REASONS[0]
 
     room = models.ForeignKey(
         Room, verbose_name=_("room"), on_delete=models.CASCADE, related_name="participants"

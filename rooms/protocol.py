@@ -128,6 +128,7 @@ CLOSE_NOT_READING = 4408
 CLOSE_RECONNECT = 1012
 
 # --- Peer departure reasons -----------------------------------------------------
+# The first is what any other departure is told as (Participant.LeftReason.told).
 LEFT_REASONS = ("left", "disconnected", "kicked", "timeout")
 
 # --- Limits -------------------------------------------------------------------------

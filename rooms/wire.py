@@ -175,20 +175,14 @@ def ice_servers(config: IceConfig) -> Message:
 
 # --- Broadcasts and forwards ------------------------------------------------------------
 
-# Why someone left, as the others are told: the protocol's four reasons; the
-# database keeps finer ones for the call history.
-_LEFT_REASON = {
-    Participant.LeftReason.REPLACED: "left",
-    Participant.LeftReason.SIGNED_OUT: "left",
-}
-
 
 def peer_joined(participant: Participant) -> Message:
     return {"type": p.PEER_JOINED, "peer": peer(participant)}
 
 
 def peer_left(peer_id: str, reason: str) -> Message:
-    return {"type": p.PEER_LEFT, "peerId": peer_id, "reason": _LEFT_REASON.get(reason, reason)}
+    told = Participant.LeftReason(reason).told
+    return {"type": p.PEER_LEFT, "peerId": peer_id, "reason": told}
 
 
 def peer_updated(participant: Participant) -> Message:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from infra import metrics as infra_metrics
 from rooms import errors
 from rooms import protocol as p
+from rooms.models import Participant
 from signaling import metrics
 
 if TYPE_CHECKING:
@@ -48,7 +49,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("rooms.signaling")
 
-_LEFT_BY_CODE = {p.CLOSE_REPLACED: "replaced", p.CLOSE_RECONNECT: metrics.EXPIRED}
+_LEFT_BY_CODE = {
+    p.CLOSE_REPLACED: Participant.LeftReason.REPLACED.value,
+    p.CLOSE_RECONNECT: metrics.EXPIRED,
+}
 
 _forwarded = metrics.FORWARDED_BY
 _refused = metrics.REFUSED_BY

@@ -153,3 +153,16 @@ def test_full_clean_names_the_capacity_of_a_mesh_room_over_12(alice):
             "let it use the media server for more."
         ]
     }
+
+
+def test_each_reason_for_leaving_is_told_as_one_of_the_protocols_four():
+    """The history's reasons, as the others hear them (peer-left), written out."""
+    assert {reason.value: reason.told for reason in Participant.LeftReason} == {
+        "left": "left",
+        "disconnected": "disconnected",
+        "kicked": "kicked",
+        "timeout": "timeout",
+        "closed": "left",
+        "replaced": "left",
+        "signed-out": "left",
+    }
