@@ -54,8 +54,9 @@ def seat_of(peer_id: str) -> SfuSeat | None:
     """The Janus seat of the socket that holds `peer_id` on this process's worker."""
     for worker in all_workers():
         for consumer in worker.sockets:
-            if consumer.peer_id == peer_id:
-                return consumer.membership.sfu
+            membership = consumer.membership
+            if membership is not None and membership.peer_id == peer_id:
+                return membership.sfu
     raise AssertionError(f"no socket holds {peer_id}")
 
 
