@@ -17,7 +17,7 @@ from django.views.generic import CreateView
 
 from accounts.backends import password_checked
 from accounts.limits import login_not_failed, login_turn, signup_attempt_turn, signup_turn
-from api.base import error_response, is_api_path
+from infra.http import error_response, is_api_path
 
 
 def _retry_in(wait: float) -> tuple[int, str]:

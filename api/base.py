@@ -7,8 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views import defaults
+
+from infra.http import error_response, is_api_path
 
 JSON_CONTENT_TYPES = ("application/json",)
 
@@ -19,10 +21,6 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.message = message
-
-
-def error_response(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
 
 
 def read_json_object(request: HttpRequest) -> dict[str, Any]:
@@ -63,10 +61,6 @@ def api_view(
         return wrapper
 
     return decorate
-
-
-def is_api_path(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -244,16 +244,6 @@ def closed_room(*, user: int, membership: Membership) -> None:
     _log("close", room=membership.number, peer=membership.peer_id, user=user)
 
 
-def admin_kicked(*, room: str, user: int, target: str) -> None:
-    """An admin removed peer `target` from the room's console (Django admin: no peer of theirs)."""
-    _log("kick", room=room, peer=None, user=user, target=target)
-
-
-def admin_closed(*, room: str, user: int) -> None:
-    """An admin ended the room (its console, or the rooms list's action)."""
-    _log("close", room=room, peer=None, user=user)
-
-
 # --- The worker -------------------------------------------------------------------------------
 
 
