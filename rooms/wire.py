@@ -110,7 +110,7 @@ def quality_limits() -> Message:
     """What the server takes of one socket's quality reports (extension), so the client keeps to it.
 
     The settings of signaling.limits.QualityLimit and the per-participant bound of
-    rooms.quality.quality_record: a client reporting within them is never refused.
+    rooms.services.quality.quality_record: a client reporting within them is never refused.
     """
     return {
         "minInterval": settings.QUALITY_MIN_INTERVAL,

@@ -19,9 +19,10 @@ from django.conf import settings
 
 from accounts import ice
 from infra.db import db_call
-from rooms import events, quality, services, wire
+from rooms import events, services, wire
 from rooms import protocol as p
 from rooms.models import Participant
+from rooms.services import quality
 from sfu import lifecycle
 from sfu.parking import get_parking
 from signaling import limits, observe, seating, sfu_relay

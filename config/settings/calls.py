@@ -85,7 +85,7 @@ SIGNUPS_PER_ADDRESS_PER_HOUR = env_int("SIGNUPS_PER_ADDRESS_PER_HOUR", 50)
 # Chat lines per socket: sustained per second, and the burst on top.
 CHAT_RATE = env_int("CHAT_RATE", 1)
 CHAT_BURST = env_int("CHAT_BURST", 10)
-# Housekeeping (rooms/housekeeping.py), run by one worker every PRUNE_INTERVAL
+# Housekeeping (rooms/services/housekeeping.py), run by one worker every PRUNE_INTERVAL
 # seconds: rooms nobody has been in for EMPTY_ROOM_CLOSE_AFTER seconds are
 # closed; chat older than CHAT_RETENTION_DAYS is deleted.
 EMPTY_ROOM_CLOSE_AFTER = env_int("EMPTY_ROOM_CLOSE_AFTER", 24 * 3600)
@@ -112,7 +112,7 @@ for _name in (
 # Close every socket with 1012 on SIGTERM so clients resume on another worker.
 SIGTERM_DRAIN = env_bool("SIGTERM_DRAIN", True)
 
-# Call quality (rooms/quality.py, docs/protocol.md "quality").
+# Call quality (rooms/services/quality.py, docs/protocol.md "quality").
 # Reports of one socket about one remote peer: at most one live and one final
 # report per QUALITY_MIN_INTERVAL seconds on average, one up to an interval early
 # (signaling/limits.py QualityLimit; browsers send one every 10 s);

@@ -6,7 +6,7 @@
 - `sweep`: peers whose deadline passed (of any worker, dead ones included)
   are expired and their rooms told (`peer-left`, reason `timeout`).
 - `Reconciler`: peers the database thinks present but presence never heard of.
-- `housekeeping` (rooms/housekeeping.py) every `PRUNE_INTERVAL`, one worker at a time.
+- `housekeeping` (rooms/services/housekeeping.py) every `PRUNE_INTERVAL`, one worker at a time.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from django.conf import settings
 from infra.db import db_call
 from infra.redis import get_redis
 from rooms import events, selectors, services
-from rooms import housekeeping as rooms_housekeeping
+from rooms.services import housekeeping as rooms_housekeeping
 from signaling import observe
 from signaling.connections import get_connections
 from signaling.presence import get_presence

@@ -165,7 +165,7 @@ export const BUDGET_MARGIN_MS = 1000;
  * `joined.qualityLimits`: per remote peer one live and one final report per
  * `minInterval` s, `rate` reports a second with bursts of `burst`
  * (signaling/limits.py QualityLimit, per socket), reports about at most `peers`
- * peers (rooms/quality.py, per participant). Mesh and SFU links are counted
+ * peers (rooms/services/quality.py, per participant). Mesh and SFU links are counted
  * alike, by the peer they report on, as the server counts them: during the
  * handover a peer's two links share its budget.
  *

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 import pytest
 from django.test import Client
@@ -124,11 +125,11 @@ def test_create_room_draws_again_then_gives_up_with_503_server_busy(
     """A drawn number an open room holds is passed over; when every draw is taken, 503."""
     taken = make_room(alice).number
     draws = iter([int(taken) - 100_000_000, 987_654_321 - 100_000_000])
-    monkeypatch.setattr(services.secrets, "randbelow", lambda _: next(draws))
+    monkeypatch.setattr(secrets, "randbelow", lambda _: next(draws))
     client = api_client(bob)
     response = create(client, {}, **csrf_header(client))
     assert (response.status_code, response.json()["number"]) == (201, "987654321")
-    monkeypatch.setattr(services.secrets, "randbelow", lambda _: int(taken) - 100_000_000)
+    monkeypatch.setattr(secrets, "randbelow", lambda _: int(taken) - 100_000_000)
     response = create(client, {}, **csrf_header(client))
     assert response.status_code == 503
     assert response.json() == {

@@ -513,7 +513,7 @@ const QUALITY_LIMITS = Object.freeze({ minInterval: 5, rate: 2, burst: 24, peers
  * The server's count of one seat's reports, as signaling/limits.py (QualityLimit:
  * per peer and kind once per `minInterval` on average, one up to an interval
  * early, then a token bucket of `rate` and
- * `burst`, per socket) and rooms/quality.py (reports about at most `peers`
+ * `burst`, per socket) and rooms/services/quality.py (reports about at most `peers`
  * peers per participant, checked after the bucket took its token) make it.
  * `receive` answers what the server would: 'stored' or 'rate-limited'.
  */

@@ -1,4 +1,4 @@
-"""rooms/housekeeping.py: idle rooms closed, old chat deleted, expired sessions cleared."""
+"""rooms/services/housekeeping.py: idle rooms closed, old chat deleted, expired sessions cleared."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import UserSession
-from rooms.housekeeping import prune
 from rooms.models import ChatMessage, Participant, Room
+from rooms.services.housekeeping import prune
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.middleware import user_for_session
-from rooms import services
+from rooms import errors, services
 from rooms.models import ChatMessage, Room
 from tests.conftest import session_cookie
 
@@ -105,7 +105,7 @@ def test_taking_over_ones_own_seat_adds_the_update(make_room, alice, bob):
 def test_a_refused_join_stops_at_the_locking_read(make_room, alice, bob):
     """A wrong PIN is refused after the one read of the room."""
     room = make_room(alice, pin="1234")
-    with CaptureQueriesContext(connection) as captured, pytest.raises(services.errors.WrongPin):
+    with CaptureQueriesContext(connection) as captured, pytest.raises(errors.WrongPin):
         services.room_join(number=room.number, user=bob, channel_name="t!x", pin="0000")
     assert statements(captured) == [lock("SELECT rooms_room")]
 

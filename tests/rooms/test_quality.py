@@ -11,9 +11,9 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from rooms import errors
-from rooms.housekeeping import prune
 from rooms.models import CallQuality, Participant
-from rooms.quality import Summary, quality_record
+from rooms.services.housekeeping import prune
+from rooms.services.quality import Summary, quality_record
 from signaling import limits
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]

@@ -10,8 +10,8 @@ from django.db.models import Exists, OuterRef
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from rooms import statements
 from rooms.models import ChatMessage, Participant, Room
+from rooms.services import _sql as statements
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -13,8 +13,9 @@ import orjson
 import pytest
 from django.utils import timezone
 
-from rooms import errors, events, housekeeping, services
+from rooms import errors, events, services
 from rooms.models import Room
+from rooms.services import housekeeping
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 import orjson
 import pytest
@@ -186,7 +187,7 @@ async def test_create_gives_up_with_server_busy_when_no_number_is_free(connect, 
     taken = a.room["number"]
     with pytest.MonkeyPatch.context() as patch:
         # Every draw lands on the taken number: the real drawing gives up.
-        patch.setattr(services.secrets, "randbelow", lambda _: int(taken) - 100_000_000)
+        patch.setattr(secrets, "randbelow", lambda _: int(taken) - 100_000_000)
         answer = await b.request({"type": "create", "id": "c9"})
     assert answer == err("server-busy", "Could not find a free room number; try again.", re="c9")
     assert (await b.create())["created"] is True

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from rooms.events import publish_on_commit
-from rooms.housekeeping import prune
+from rooms.services.housekeeping import prune
 
 
 class Command(BaseCommand):

@@ -1,35 +1,35 @@
-"""Writes: creating, joining, leaving, locking and closing rooms, and chat.
+"""Writes about who sits in a room: creating one with its owner seated, joining, resuming,
+leaving, expiring, kicking, and a participant's media.
 
-Every function is synchronous and keyword-only; async callers run them with
-`infra.db.db_call`. They know nothing of the wire: refusals are
-`rooms.errors` exceptions, which each edge says in its own terms, and what
-others must hear about a change comes back as an outbox (`rooms.events`)
-that the caller publishes once the write is committed: the consumer, the
-admin and the JSON API alike, so Django admin reaches every worker too.
+A create is here, not in rooms.py: a room is created with its owner's seat in
+the same transaction (nobody sees the room before its owner is in it).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from infra.process import worker_name
-from rooms import attempts, errors, events, protocol, selectors, statements, wire
+from rooms import attempts, errors, events, protocol, selectors
 from rooms.events import Outbox
-from rooms.models import ChatMessage, Participant, Room, present
+from rooms.models import ChatMessage, Participant, Room
+from rooms.services import _sql
+from rooms.services.rooms import (
+    can_moderate,
+    check_create_caps,
+    media_return_clock,
+    new_room,
+    room_announce_update,
+)
 
 RESUME_SALT = "rooms.resume"
-NUMBER_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -49,86 +49,6 @@ class Seat:
     @property
     def participants(self) -> int:
         return len(self.present) + 1
-
-
-def can_moderate(*, room: Room, user: AbstractBaseUser) -> bool:
-    return user.pk == room.owner_id or bool(getattr(user, "is_staff", False))
-
-
-def room_numbers() -> Iterator[str]:
-    """Numbers to try for a new room, `NUMBER_ATTEMPTS` of them, then `NoFreeNumber` raised.
-
-    Uniform over all 9-digit numbers without a leading zero: nothing about one
-    room's number tells anything about another's. Every create (the socket's,
-    the API's) tries them in turn, going on at `NumberTaken`; giving up is
-    decided here, so no caller can loop for ever or give up differently.
-    """
-    for _ in range(NUMBER_ATTEMPTS):
-        yield str(100_000_000 + secrets.randbelow(900_000_000))
-    raise errors.NoFreeNumber()
-
-
-def _check_create_caps(*, owner: AbstractBaseUser) -> None:
-    """Refuse a new room when the owner is at a per-account cap; call inside the transaction.
-
-    The owner's row is locked first, so two creates racing on two workers are
-    counted one after the other. Staff are trusted and not capped.
-    """
-    if getattr(owner, "is_staff", False):
-        return
-    statements.lock_user(user_id=owner.pk)
-    recent, open_ = statements.owner_room_counts(
-        owner_id=owner.pk, since=timezone.now() - timedelta(hours=1)
-    )
-    if open_ >= settings.OPEN_ROOMS_PER_USER:
-        raise errors.CapReached(f"You have {open_} open rooms; end one before creating another.")
-    if recent >= settings.ROOMS_CREATED_PER_HOUR:
-        raise errors.CapReached(
-            "You have created too many rooms in the last hour; try again later."
-        )
-
-
-def capacity_max(media: str) -> int:
-    """The largest capacity a room of media mode `media` may have."""
-    if media == Room.MediaMode.MESH:
-        return protocol.CAPACITY_MAX
-    return settings.SFU_CAPACITY_MAX
-
-
-def _new_room(
-    *,
-    owner: AbstractBaseUser,
-    name: str | None,
-    capacity: int | None,
-    pin: str | None,
-    media: str | None = None,
-) -> Room:
-    """A validated, unsaved room without a number."""
-    name = (name or "").strip() or f"{owner.get_username()}'s room"
-    mode = media or protocol.MEDIA_MODE_DEFAULT
-    if mode not in Room.MediaMode.values:
-        raise errors.InvalidRoom(f"media must be one of {', '.join(Room.MediaMode.values)}")
-    capacity = capacity or protocol.CAPACITY_DEFAULT
-    if capacity > capacity_max(mode):
-        raise errors.InvalidRoom(
-            f"A room with media '{mode}' holds at most {capacity_max(mode)} people."
-        )
-    room = Room(
-        owner=owner,
-        name=name[: protocol.NAME_MAX],
-        capacity=capacity,
-        media_mode=mode,
-        media=protocol.MEDIA_SFU if mode == Room.MediaMode.SFU else protocol.MEDIA_MESH,
-    )
-    room.set_pin(pin)
-    # Field validators cover the capacity range; the number constraints are the
-    # save's, and the owner is the signed-in account (validating either here
-    # would cost a query per room).
-    try:
-        room.full_clean(exclude=["number", "owner"], validate_constraints=False)
-    except ValidationError as err:
-        raise errors.InvalidRoom("; ".join(err.messages)) from None
-    return room
 
 
 def room_create(
@@ -152,16 +72,16 @@ def room_create(
     its owner in it is refused (`SfuUnavailable`) while Janus cannot be
     reached (`sfu_available`).
     """
-    room = _new_room(owner=owner, name=name, capacity=capacity, pin=pin, media=media)
+    room = new_room(owner=owner, name=name, capacity=capacity, pin=pin, media=media)
     if room.media_mode == Room.MediaMode.SFU and channel_name is not None and not sfu_available:
         raise errors.SfuUnavailable()
     room.number = number
     # A number taken meanwhile fails the insert and rolls the whole transaction
     # back (no savepoint: the caller draws again and starts over, caps included).
     with transaction.atomic():
-        _check_create_caps(owner=owner)
+        check_create_caps(owner=owner)
         try:
-            statements.insert(room)
+            _sql.insert(room)
         except IntegrityError:
             raise errors.NumberTaken() from None
         participant = None
@@ -188,7 +108,7 @@ def _seat_participant(*, room: Room, user: AbstractBaseUser, channel_name: str) 
         channel_name=channel_name,
         worker=worker_name(),
     )
-    statements.insert(participant)
+    _sql.insert(participant)
     return participant
 
 
@@ -234,11 +154,11 @@ def room_join(
     Queries: the locking read, the people present, the insert (plus an
     update when a seat is taken over, and the chat history only when the
     room has chat); tests/rooms/test_join_queries.py counts them. The three
-    that every join runs are written in SQL (rooms/statements.py: the ORM
+    that every join runs are written in SQL (rooms/_sql.py: the ORM
     spent more CPU building them than PostgreSQL spent running them).
     """
     with transaction.atomic():
-        room = statements.lock_open_room(number=number)
+        room = _sql.lock_open_room(number=number)
         if room is None:
             if Room.objects.filter(number=number).exists():
                 raise errors.RoomClosed()
@@ -256,7 +176,7 @@ def room_join(
                 raise errors.WrongPin(given=bool(pin), room_id=room.pk, locked=locked)
         if room.media_mode == Room.MediaMode.SFU and not sfu_available:
             raise errors.SfuUnavailable()
-        present = statements.present_participants(room_id=room.pk)
+        present = _sql.present_participants(room_id=room.pk)
         mine = [other for other in present if other.user_id == user.pk]
         present = [other for other in present if other.user_id != user.pk]
         if len(present) >= room.capacity:
@@ -422,7 +342,7 @@ def _sfu_after_leave(*, room: Room, participant: Participant, reason: str) -> Ou
 
     An `auto` room that empties goes back to the mesh at once for whoever
     comes next; one that shrinks to MESH_MAX_PEERS starts its way back
-    (`_media_return_clock`).
+    (`media_return_clock`).
     """
     if not room.participants.present().exists():
         if room.media_mode == Room.MediaMode.AUTO:
@@ -435,134 +355,7 @@ def _sfu_after_leave(*, room: Room, participant: Participant, reason: str) -> Ou
         # Their worker may be dead: whoever gets this kicks the feed.
         outbox.append(events.sfu_cleanup(room_id=room.pk, feeds=(participant.pk,)))
     if room.media_mode == Room.MediaMode.AUTO:
-        outbox.extend(_media_return_clock(room_id=room.pk))
-    return tuple(outbox)
-
-
-def _locked_room(*, room_id: int, **conditions: object) -> Room | None:
-    """The open room `room_id` under its row lock (as a join takes it), if it meets `conditions`."""
-    return (
-        Room.objects.select_for_update(no_key=True)
-        .filter(pk=room_id, closed_at__isnull=True, **conditions)
-        .first()
-    )
-
-
-def _media_return_clock(*, room_id: int) -> Outbox:
-    """An `auto` room on the SFU that shrank to MESH_MAX_PEERS: start its way back to the mesh.
-
-    Under the room's lock, like the join that would take it past the limit
-    again (and stop the clock): whichever comes second sees the other's
-    doing, on any worker. Every worker is asked to check it when the delay
-    has run (`room.media_check`); the housekeeping checks whatever that lost.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        room = _locked_room(
-            room_id=room_id,
-            media_mode=Room.MediaMode.AUTO,
-            media=protocol.MEDIA_SFU,
-            media_small_since__isnull=True,
-        )
-        if room is None or not (0 < room.participants.present().count() <= settings.MESH_MAX_PEERS):
-            return ()
-        Room.objects.filter(pk=room_id).update(media_small_since=now)
-    return (events.media_check(room_id=room_id, at=now.timestamp() + settings.MESH_RETURN_AFTER),)
-
-
-def room_media_return(*, room_id: int, now: datetime | None = None) -> Outbox:
-    """Take an `auto` room back to the mesh if it has stayed small for MESH_RETURN_AFTER seconds.
-
-    Every worker calls this when the check it was asked for is due (and the
-    housekeeping for checks that were lost): under the room's lock the first
-    finds the room due and moves it, the others find nothing to do, as does
-    a check whose room grew again meanwhile. Everyone in the room hears
-    `room-updated` with media mesh; Janus keeps serving them for
-    SFU_RETURN_GRACE seconds (`sfu.release`), while their browsers set up
-    their direct links.
-    """
-    now = now or timezone.now()
-    due = now - timedelta(seconds=settings.MESH_RETURN_AFTER)
-    with transaction.atomic():
-        room = _locked_room(
-            room_id=room_id,
-            media_mode=Room.MediaMode.AUTO,
-            media=protocol.MEDIA_SFU,
-            media_small_since__lte=due,
-        )
-        if room is None:
-            return ()
-        present = room.participants.present().count()
-        if present > settings.MESH_MAX_PEERS:
-            return ()  # a join past the limit stops the clock, so this is never due
-        Room.objects.filter(pk=room_id).update(media=protocol.MEDIA_MESH, media_small_since=None)
-        room.media, room.media_small_since = protocol.MEDIA_MESH, None
-    return (
-        *room_announce_update(room=room, participants=present),
-        events.sfu_release(room_id=room_id, at=now.timestamp() + settings.SFU_RETURN_GRACE),
-    )
-
-
-def rooms_media_return_due(*, now: datetime) -> list[int]:
-    """Rooms whose way back to the mesh is due (the housekeeping's safety net)."""
-    due = now - timedelta(seconds=settings.MESH_RETURN_AFTER)
-    return list(
-        Room.objects.open()
-        .filter(media=protocol.MEDIA_SFU, media_small_since__lte=due)
-        .values_list("pk", flat=True)
-    )
-
-
-def room_set_mode(
-    *, room_id: int, mode: str, sfu_available: bool, now: datetime | None = None
-) -> Outbox:
-    """The owner pins the room's media to `mesh` or `sfu`, or lets it follow its size (`auto`).
-
-    Capacity rules as at creation: a room may be pinned to the mesh only if
-    its capacity is a mesh room's (at most CAPACITY_MAX, 12), whoever is in
-    it now (`InvalidRoom`); moving to the SFU needs Janus (`SfuUnavailable`).
-    `auto` takes a room on the mesh with more than MESH_MAX_PEERS people to
-    the SFU (when Janus answers), and starts a small one on the SFU on its
-    way back. Everyone hears `room-updated`; a room that leaves the SFU lets
-    go of Janus after SFU_RETURN_GRACE, as in `room_media_return`. The
-    caller checked that the actor may moderate. Nothing when unchanged.
-    """
-    if mode not in Room.MediaMode.values:
-        raise errors.InvalidRoom(f"mode must be one of {', '.join(Room.MediaMode.values)}")
-    now = now or timezone.now()
-    with transaction.atomic():
-        room = _locked_room(room_id=room_id)
-        if room is None or room.media_mode == mode:
-            return ()
-        if room.capacity > capacity_max(mode):
-            raise errors.InvalidRoom(
-                f"A room with media '{mode}' holds at most {capacity_max(mode)} people."
-            )
-        present = room.participants.present().count()
-        was = room.media
-        media = {
-            Room.MediaMode.MESH: protocol.MEDIA_MESH,
-            Room.MediaMode.SFU: protocol.MEDIA_SFU,
-        }.get(mode, was)
-        if mode == Room.MediaMode.AUTO and was == protocol.MEDIA_MESH and sfu_available:
-            media = protocol.MEDIA_SFU if present > settings.MESH_MAX_PEERS else was
-        if media == protocol.MEDIA_SFU and was != protocol.MEDIA_SFU and not sfu_available:
-            raise errors.SfuUnavailable()
-        small = mode == Room.MediaMode.AUTO and media == protocol.MEDIA_SFU
-        since = now if small and 0 < present <= settings.MESH_MAX_PEERS else None
-        Room.objects.filter(pk=room_id).update(
-            media_mode=mode, media=media, media_small_since=since
-        )
-        room.media_mode, room.media, room.media_small_since = mode, media, since
-    outbox = list(room_announce_update(room=room, participants=present))
-    if was == protocol.MEDIA_SFU and media == protocol.MEDIA_MESH:
-        outbox.append(
-            events.sfu_release(room_id=room_id, at=now.timestamp() + settings.SFU_RETURN_GRACE)
-        )
-    if since is not None:
-        outbox.append(
-            events.media_check(room_id=room_id, at=now.timestamp() + settings.MESH_RETURN_AFTER)
-        )
+        outbox.extend(media_return_clock(room_id=room.pk))
     return tuple(outbox)
 
 
@@ -622,71 +415,3 @@ def participant_set_media(
         participant.save(update_fields=changed)
     room = participant.room
     return (events.peer_updated(room_id=room.pk, group=room.group_name, participant=participant),)
-
-
-def room_announce_update(*, room: Room, participants: int | None = None) -> Outbox:
-    """What tells everyone in the room its new state (`room-updated`)."""
-    if participants is None:
-        participants = room.participants.present().count()
-    return (
-        events.room_updated(
-            room_id=room.pk,
-            group=room.group_name,
-            room_object=wire.room(room, participants=participants),
-        ),
-    )
-
-
-def room_set_locked(*, room_id: int, locked: bool) -> Outbox:
-    """Lock or unlock a room; everyone in it hears."""
-    room = Room.objects.select_related("owner").get(pk=room_id)
-    Room.objects.filter(pk=room.pk).update(locked=locked)
-    room.locked = locked
-    return room_announce_update(room=room)
-
-
-def room_close(*, room_id: int, reason: str) -> Outbox:
-    """Close a room for good; everyone connected hears `room-closed` and is disconnected.
-
-    Nothing (an empty outbox) when it was closed already.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        if not Room.objects.filter(pk=room_id, closed_at__isnull=True).update(closed_at=now):
-            return ()
-        Participant.objects.present().filter(room_id=room_id).update(
-            left_at=now, left_reason=Participant.LeftReason.CLOSED
-        )
-        number, media = Room.objects.values_list("number", "media").get(pk=room_id)
-    closed = events.room_closed(room_id=room_id, group=Room.group_name_for(number), reason=reason)
-    if media == protocol.MEDIA_SFU:
-        # Janus drops everyone still in its room (`destroyed`).
-        return (closed, events.sfu_cleanup(room_id=room_id, destroy=True))
-    return (closed,)
-
-
-def room_close_if_idle(*, room_id: int, before: datetime) -> Outbox:
-    """Close the room if nobody is in it and nobody has been since `before` (housekeeping)."""
-    with transaction.atomic():
-        locked = (
-            Room.objects.select_for_update(no_key=True)
-            .filter(pk=room_id, closed_at__isnull=True)
-            .first()
-        )
-        if (
-            locked is None
-            or locked.participants.filter(present() | Q(left_at__gte=before)).exists()
-        ):
-            return ()
-        return room_close(room_id=room_id, reason="admin")
-
-
-def chat_message_create(*, room_id: int, user: AbstractBaseUser, peer_id: str, text: str) -> Outbox:
-    """Save a chat line; everyone in the room, its sender included, hears it."""
-    line = ChatMessage.objects.create(room_id=room_id, user=user, peer_id=peer_id, text=text)
-    number = Room.objects.values_list("number", flat=True).get(pk=room_id)
-    return (
-        events.broadcast(
-            room_id=room_id, group=Room.group_name_for(number), message=wire.chat(line)
-        ),
-    )

@@ -27,9 +27,9 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from accounts.services import sessions_prune
-from rooms import services
 from rooms.events import Outbox, Outgoing
 from rooms.models import ChatMessage, Participant, Room, present
+from rooms.services import rooms as services
 
 BATCH = 500
 

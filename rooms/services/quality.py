@@ -4,7 +4,7 @@ A browser sends a `quality` report (docs/protocol.md, an extension) about
 every remote peer every 10 s during the call and once at the end of the
 pair. The server keeps, per (reporting participant, remote peer), the
 latest live summary and the final one (`CallQuality`), deleted with the
-call history (rooms/housekeeping.py). Nothing is published: the figures are
+call history (rooms/services/housekeeping.py). Nothing is published: the figures are
 for the operator (Django admin), not for the other peers.
 """
 
