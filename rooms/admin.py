@@ -29,8 +29,8 @@ from accounts.admin import BLOCKED_MESSAGE
 from rooms import charts, errors, selectors, services
 from rooms.events import publish_on_commit
 from rooms.models import CallQuality, ChatMessage, Participant, Room
-from rooms.overview import overview
 from rooms.selectors import QUALITY_TROUBLE, quality_reports, room_console, rooms_for_admin
+from rooms.selectors.overview import overview
 from rooms.templatetags.rooms_admin import format_duration
 
 # The room events' log (the signaling socket writes the same lines, signaling/observe.py):

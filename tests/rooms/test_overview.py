@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from rooms import charts
 from rooms.models import CallQuality, Participant
-from rooms.overview import overview, percentile
+from rooms.selectors.overview import overview, percentile
 from rooms.templatetags.rooms_admin import format_duration
 
 # Annotations (durations, loss ratios, per-day counts) differ between backends: both run.

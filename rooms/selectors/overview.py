@@ -25,7 +25,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from rooms.models import CallQuality, Participant
-from rooms.selectors import ICE_FAILED, QUALITY_TROUBLE, RELAYED
+from rooms.selectors.quality import ICE_FAILED, QUALITY_TROUBLE, RELAYED
 
 OVERVIEW_DAYS = 14
 
