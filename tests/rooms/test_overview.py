@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from rooms import charts
+from rooms.admin import charts
 from rooms.models import CallQuality, Participant
 from rooms.selectors.overview import overview, percentile
 from rooms.templatetags.rooms_admin import format_duration

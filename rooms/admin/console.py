@@ -1,4 +1,4 @@
-"""Django admin for rooms: the live console of each room, trouble lists, and the overview.
+"""Django admin for rooms: the live console of each room, its actions, and the chat.
 
 Every action goes through a service (rooms.services, accounts.services) and
 publishes what it returns (rooms.events), so the sockets concerned hear about
@@ -26,11 +26,10 @@ from django.views.decorators.http import require_POST
 
 from accounts import services as accounts_services
 from accounts.admin import BLOCKED_MESSAGE
-from rooms import charts, errors, selectors, services
+from rooms import errors, selectors, services
 from rooms.events import publish_on_commit
-from rooms.models import CallQuality, ChatMessage, Participant, Room
-from rooms.selectors import QUALITY_TROUBLE, quality_reports, room_console, rooms_for_admin
-from rooms.selectors.overview import overview
+from rooms.models import ChatMessage, Participant, Room
+from rooms.selectors import room_console, rooms_for_admin
 from rooms.templatetags.rooms_admin import format_duration
 
 # The room events' log (the signaling socket writes the same lines, signaling/observe.py):
@@ -338,122 +337,3 @@ class ChatMessageAdmin(admin.ModelAdmin):
     search_fields = ("room__number", "user__username", "text")
     list_select_related = ("room", "user")
     readonly_fields = ("room", "user", "peer_id", "text", "created_at")
-
-
-class TroubleFilter(admin.SimpleListFilter):
-    """The calls worth a look: relayed, ICE failed, high loss or RTT (see rooms.selectors)."""
-
-    title = _("trouble")
-    parameter_name = "trouble"
-
-    def lookups(self, request, model_admin):
-        return (
-            (selectors.RELAYED, _("needed a TURN relay")),
-            (selectors.ICE_FAILED, _("ICE failed")),
-            (
-                selectors.HIGH_LOSS_KIND,
-                _("loss at least %d %%") % round(100 * selectors.HIGH_LOSS),
-            ),
-            (selectors.HIGH_RTT, _("RTT at least %d ms") % selectors.HIGH_RTT_MS),
-        )
-
-    def queryset(self, request, queryset):
-        condition = QUALITY_TROUBLE.get(self.value() or "")
-        return queryset if condition is None else queryset.filter(condition)
-
-
-@admin.register(CallQuality)
-class CallQualityAdmin(admin.ModelAdmin):
-    """The browsers' own account of each call, read-only: "the call was bad", what happened?"""
-
-    list_display = (
-        "updated_at",
-        "room_number",
-        "reporter",
-        "remote_peer_id",
-        "final",
-        "state",
-        "path",
-        "rtt_ms",
-        "loss_in_percent",
-        "bitrate_in_kbps",
-        "bitrate_out_kbps",
-        "frames_dropped",
-        "ice_restarts",
-    )
-    list_filter = (
-        TroubleFilter,
-        "final",
-        "state",
-        "local_candidate_type",
-        "remote_candidate_type",
-    )
-    search_fields = (
-        "participant__room__number",
-        "participant__user__username",
-        "participant__peer_id",
-        "remote_peer_id",
-    )
-    list_select_related = ("participant__room", "participant__user")
-    date_hierarchy = "updated_at"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[CallQuality]:
-        return quality_reports()
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: CallQuality | None = None) -> bool:
-        return False
-
-    @admin.display(description=_("room"), ordering="participant__room__number")
-    def room_number(self, report: CallQuality) -> str:
-        return report.participant.room.number
-
-    @admin.display(description=_("reported by"), ordering="participant__user__username")
-    def reporter(self, report: CallQuality) -> str:
-        return f"{report.participant.user} ({report.participant.peer_id})"
-
-    @admin.display(description=_("path"))
-    def path(self, report: CallQuality) -> str:
-        ends = f"{report.local_candidate_type or '?'} → {report.remote_candidate_type or '?'}"
-        via = f" via TURN/{report.relay_protocol}" if report.relay_protocol else ""
-        return f"{ends} {report.protocol or ''}{via}".strip()
-
-    @admin.display(description=_("loss in (%)"), ordering="loss_in_ratio")
-    def loss_in_percent(self, report: CallQuality) -> str:
-        loss = report.loss_in
-        return "" if loss is None else f"{100 * loss:.1f}"
-
-
-# --- The overview (/admin/overview/, linked from the admin index) ---------------------------
-
-TROUBLE_LIST = "admin:rooms_callquality_changelist"
-
-
-def overview_view(request: HttpRequest) -> HttpResponse:
-    """Calls, people and connections of the last days, as charts read at a glance (staff only)."""
-    figures = overview()
-    setup = None
-    if figures.setup_p50_ms is not None:
-        setup = charts.hbars([("p50", figures.setup_p50_ms), ("p95", figures.setup_p95_ms)])
-    quality_list = reverse(TROUBLE_LIST)
-    context = {
-        **admin.site.each_context(request),
-        "title": _("Overview"),
-        "overview": figures,
-        "calls_chart": charts.bar_chart(
-            [(day.day.strftime("%m-%d"), day.calls) for day in figures.days]
-        ),
-        "people_chart": charts.bar_chart(
-            [(day.day.strftime("%m-%d"), day.people) for day in figures.days]
-        ),
-        "relayed": charts.share(figures.relayed, figures.connections),
-        "failed": charts.share(figures.ice_failed, figures.connections),
-        "setup": setup,
-        "links": {
-            kind: f"{quality_list}?trouble={kind}"
-            for kind in (selectors.RELAYED, selectors.ICE_FAILED)
-        },
-    }
-    return TemplateResponse(request, "admin/rooms/overview.html", context)
