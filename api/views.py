@@ -11,7 +11,7 @@ from accounts.backends import password_checked
 from accounts.limits import login_not_failed, login_turn
 from accounts.views import client_ip, login_slowed
 from api.base import ApiError, api_view, read_json_object
-from rooms import attempts, errors, services, wire
+from rooms import attempts, client_config, errors, services, wire
 from rooms import protocol as p
 
 CREDENTIAL_MAX = 4096
@@ -47,7 +47,7 @@ def auth_login(request: HttpRequest) -> HttpResponse:
         raise ApiError(401, "invalid-credentials", "Wrong username or password.")
     login(request, user)
     get_token(request)  # sets the csrftoken cookie the client sends back as X-CSRFToken
-    return JsonResponse(wire.session_config(account=user, request=request))
+    return JsonResponse(client_config.session_config(account=user, request=request))
 
 
 @api_view(methods=("POST",), login_required=False)
@@ -58,7 +58,7 @@ def auth_logout(request: HttpRequest) -> HttpResponse:
 
 @api_view(methods=("GET",))
 def session(request: HttpRequest) -> HttpResponse:
-    return JsonResponse(wire.session_config(account=request.user, request=request))
+    return JsonResponse(client_config.session_config(account=request.user, request=request))
 
 
 @api_view(methods=("POST",))

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from rooms import attempts, errors, wire
+from rooms import attempts, client_config, errors, wire
 from rooms import protocol as p
 from rooms.models import Room
 from rooms.selectors import user_recent_rooms
@@ -28,7 +28,7 @@ def lobby(request: HttpRequest) -> HttpResponse:
         request,
         "rooms/lobby.html",
         {
-            "session_config": wire.session_config(account=request.user, request=request),
+            "session_config": client_config.session_config(account=request.user, request=request),
             "recent_rooms": recent,
             # Form limits from the protocol, so the page never allows what the server refuses.
             "capacities": [
@@ -72,7 +72,7 @@ def room_page(request: HttpRequest, number: str) -> HttpResponse:
         request,
         "rooms/room.html",
         {
-            "session_config": wire.session_config(account=request.user, request=request),
+            "session_config": client_config.session_config(account=request.user, request=request),
             "room": wire.room(room, participants=room.people_now),
             "chat_max": p.CHAT_MAX,
             # The owner's control of how the call's media goes (the `mode` message).

@@ -16,9 +16,8 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest
 
-from accounts.ice import IceConfig, session_ice
+from accounts.ice import IceConfig
 from rooms import protocol as p
 from rooms.models import ChatMessage, Participant, Room
 
@@ -243,28 +242,3 @@ def sfu_offer(*, sdp: str, streams: list[dict[str, Any]], fresh: bool, offer_id:
 def sfu_restart(reason: str) -> Message:
     """The server lost the browser's SFU session: publish (and so subscribe) again."""
     return {"type": p.SFU_RESTART, "reason": reason}
-
-
-# --- HTTP: the session config (docs/protocol.md section 1) ----------------------------------
-
-SIGNALING_PATH = "/ws/signaling/"
-
-
-def signaling_url(request: HttpRequest) -> str:
-    if settings.SIGNALING_URL:
-        return settings.SIGNALING_URL
-    scheme = "wss" if request.is_secure() else "ws"
-    return f"{scheme}://{request.get_host()}{SIGNALING_PATH}"
-
-
-def session_config(*, account: AbstractBaseUser, request: HttpRequest) -> Message:
-    """What a logged-in client needs before a call: who it is, where to signal, STUN.
-
-    No TURN: credentials go to a socket seated in a room (`joined.ice`), so
-    `iceServers` holds the STUN servers only and `expiresAt` is null.
-    """
-    return {
-        "user": user(account),
-        "signaling": {"url": signaling_url(request), "protocol": p.PROTOCOL_VERSION},
-        **ice(session_ice()),
-    }

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from django.test import RequestFactory
 
 from accounts.ice import IceConfig
 from rooms import wire
@@ -145,20 +144,6 @@ def test_broadcasts_and_answers():
     assert wire.room_closed("owner") == {"type": "room-closed", "reason": "owner"}
     assert wire.kicked() == {"type": "kicked"}
     assert wire.encode({"a": "é"}) == '{"a":"é"}'
-
-
-def test_session_config_from_the_request(settings, alice):
-    """The session config: the user, the signaling URL from the request, ICE, the expiry."""
-    settings.SIGNALING_URL, settings.STUN_URLS, settings.TURN_URLS = "", ["stun:s:3478"], []
-    settings.ALLOWED_HOSTS = ["rooms.example.org"]
-    request = RequestFactory().get("/", HTTP_HOST="rooms.example.org", secure=True)
-    config = wire.session_config(account=alice, request=request)
-    assert config["user"] == {"id": alice.pk, "username": "alice", "displayName": "Alice Liddell"}
-    assert config["signaling"] == {"url": "wss://rooms.example.org/ws/signaling/", "protocol": 1}
-    assert config["iceServers"] == [{"urls": ["stun:s:3478"]}]
-    assert config["iceTransportPolicy"] == "all"
-    # TURN comes over the socket, to a seated one: nothing here expires.
-    assert config["expiresAt"] is None
 
 
 def test_ice_servers_message():
