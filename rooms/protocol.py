@@ -7,6 +7,11 @@ protocol defines, so nothing a client adds is ever passed on, and raise
 `rooms.wire`. The limits here are the only copy: the models, the forms and the
 browser client (static/js/wire.js, generated) take theirs from this module.
 It imports nothing of Django's or the apps'.
+
+It stays one module (over 500 lines) on purpose: it is the contract, read
+against docs/protocol.md section by section, and `client_constants()`
+collects every constant from this one namespace for static/js/wire.js, so a
+constant added anywhere here reaches the browser with no registry to update.
 """
 
 from __future__ import annotations
