@@ -65,7 +65,7 @@ SFU_RELEASED = "sfu.released"
 # which another worker claimed (keep the session) or could not (end it).
 SFU_SEAT_RELEASE = "sfu.seat_release"
 
-# The group every worker's Worker listens on (signaling/worker.py).
+# The group every worker's Worker listens on (signaling/runtime/group.py).
 WORKERS_GROUP = "workers"
 
 Event = dict[str, Any]

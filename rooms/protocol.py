@@ -127,7 +127,7 @@ CLOSE_RATE_LIMITED = 4429
 # Extension: another socket resumed this peer; do not reconnect.
 CLOSE_REPLACED = 4409
 # Extension: the socket stopped reading (SOCKET_SEND_BUFFER_MAX bytes waited for
-# it; sent by transport/server.py): reconnect and resume.
+# it; sent by transport/patches.py): reconnect and resume.
 CLOSE_NOT_READING = 4408
 # Standard "service restart": reconnect and resume (SIGTERM, Redis outage, expiry).
 CLOSE_RECONNECT = 1012

@@ -1,6 +1,6 @@
 """What keeps the database from growing without bound: run by the workers, no cron needed.
 
-Every worker runs `prune()` every `PRUNE_INTERVAL` seconds (signaling/worker.py),
+Every worker runs `prune()` every `PRUNE_INTERVAL` seconds (signaling/runtime/sweeper.py),
 one worker at a time when they share Redis; `manage.py prune` runs it by hand.
 
 - Rooms nobody has been in for `EMPTY_ROOM_CLOSE_AFTER` seconds (never

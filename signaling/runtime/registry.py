@@ -62,7 +62,7 @@ class Registry:
         """Run a closed socket's leave to the end; wait for it at most `FINISH_WAIT` seconds.
 
         daphne cancels an application still running `--application-close-timeout`
-        (10 s, transport/server.py) after its socket closed, and logs it. When
+        (10 s, transport/patches.py) after its socket closed, and logs it. When
         thousands close at once their leaves queue for the database threads
         longer than that (5,000 on one worker: about 15 s), and a leave cut
         short kept its peer in the room, for the others, until the sweeper's

@@ -506,7 +506,7 @@ describe('PeerLink', () => {
 
 // --- The call keeps its links' reports within the server's limits ------------------------
 
-// As the server says them in `joined` (the defaults of config/settings.py).
+// As the server says them in `joined` (the defaults of config/settings/calls.py).
 const QUALITY_LIMITS = Object.freeze({ minInterval: 5, rate: 2, burst: 24, peers: 11 });
 
 /**
