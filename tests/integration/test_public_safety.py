@@ -493,13 +493,17 @@ async def test_chat_is_rate_limited_and_old_chat_and_idle_rooms_are_pruned(make_
         "(SELECT id FROM rooms_room WHERE number = %s)",
         idle_number,
     )
+    # One prune closes idle rooms, then deletes old chat (each in its own
+    # transaction): wait for both, as the closed room alone may be seen between.
     deadline = time.monotonic() + 20
-    while stack.sql(
-        "SELECT count(*) FROM rooms_room WHERE number = %s AND closed_at IS NULL", idle_number
-    ) != [(0,)]:
-        assert time.monotonic() < deadline, "the idle room was never closed"
+    while (
+        stack.sql(
+            "SELECT count(*) FROM rooms_room WHERE number = %s AND closed_at IS NULL", idle_number
+        ),
+        stack.sql("SELECT count(*) FROM rooms_chatmessage"),
+    ) != ([(0,)], [(9,)]):
+        assert time.monotonic() < deadline, "the idle room was never closed, or old chat kept"
         await asyncio.sleep(0.2)
-    assert stack.sql("SELECT count(*) FROM rooms_chatmessage") == [(9,)]
     # The room someone is in stays open.
     assert stack.sql(
         "SELECT count(*) FROM rooms_room WHERE number = %s AND closed_at IS NULL", number
