@@ -1,6 +1,6 @@
 """A join's three statements, in SQL written once from the models' own metadata.
 
-Every join runs them (tests/rooms/test_join_queries.py), and through the ORM
+Every join runs them (tests/rooms/services/test_join_queries.py), and through the ORM
 they cost more CPU in Django than in PostgreSQL: building and compiling the
 querysets took 0.8-1.2 ms per statement against 0.3-0.5 ms for the database
 itself (docs/benchmarks.md, tuning history). Here the SQL text is built once

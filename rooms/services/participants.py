@@ -153,7 +153,7 @@ def room_join(
 
     Queries: the locking read, the people present, the insert (plus an
     update when a seat is taken over, and the chat history only when the
-    room has chat); tests/rooms/test_join_queries.py counts them. The three
+    room has chat); tests/rooms/services/test_join_queries.py counts them. The three
     that every join runs are written in SQL (rooms/_sql.py: the ORM
     spent more CPU building them than PostgreSQL spent running them).
     """

@@ -1,4 +1,4 @@
-"""accounts/signals.py: when a user's sessions end, `sessions_revoked` says so (once committed)."""
+"""accounts/receivers.py: when a user's sessions end, `sessions_revoked` says so, once committed."""
 
 from __future__ import annotations
 
