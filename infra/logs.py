@@ -18,6 +18,11 @@ PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _RESERVED = frozenset({"time", "level", "logger", "message", "exc"})
 
 
+def log_event(logger: logging.Logger, event: str, **fields: Any) -> None:
+    """Log one event as its message, with `event` and `fields` as the record's structured fields."""
+    logger.info(event, extra={"fields": {"event": event, **fields}})
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     fields = getattr(record, "fields", None)
     return fields if isinstance(fields, dict) else {}

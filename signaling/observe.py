@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from infra import metrics as infra_metrics
+from infra.logs import log_event
 from rooms import errors
 from rooms import protocol as p
 from rooms.models import Participant
@@ -59,7 +60,7 @@ _refused = metrics.REFUSED_BY
 
 
 def _log(event: str, **fields: Any) -> None:
-    logger.info(event, extra={"fields": {"event": event, **fields}})
+    log_event(logger, event, **fields)
 
 
 # --- Joins ----------------------------------------------------------------------------------

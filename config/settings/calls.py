@@ -57,25 +57,25 @@ SIGNALING_RATE_STRIKES = env_int("SIGNALING_RATE_STRIKES", 50)
 # past it answered once its turn comes (waiting at most
 # JOIN_FAILURE_ADDRESS_MAX_WAIT seconds, else `rate-limited`). Joins that
 # succeed are never slowed.
-JOIN_FAILURE_LIMIT = env_int("JOIN_FAILURE_LIMIT", 20)
-JOIN_FAILURE_ADDRESS_LIMIT = env_int("JOIN_FAILURE_ADDRESS_LIMIT", 100)
-JOIN_FAILURE_WINDOW = env_int("JOIN_FAILURE_WINDOW", 600)
+JOIN_FAILURE_LIMIT = env_int("JOIN_FAILURE_LIMIT", 20, minimum=1)
+JOIN_FAILURE_ADDRESS_LIMIT = env_int("JOIN_FAILURE_ADDRESS_LIMIT", 100, minimum=1)
+JOIN_FAILURE_WINDOW = env_int("JOIN_FAILURE_WINDOW", 600, minimum=1)
 JOIN_FAILURE_ADDRESS_MAX_WAIT = env_int("JOIN_FAILURE_ADDRESS_MAX_WAIT", 10)
 # Wrong PINs for one room (from anyone) before its PIN is locked for
 # PIN_LOCK_SECONDS: joins that need the PIN are refused `pin-locked` and the
 # owner is told (`pin-locked`).
-PIN_FAILURE_LIMIT = env_int("PIN_FAILURE_LIMIT", 10)
-PIN_LOCK_SECONDS = env_int("PIN_LOCK_SECONDS", 900)
+PIN_FAILURE_LIMIT = env_int("PIN_FAILURE_LIMIT", 10, minimum=1)
+PIN_LOCK_SECONDS = env_int("PIN_LOCK_SECONDS", 900, minimum=1)
 # What one account adds to the database over all its sockets and workers: joins
 # (create, join; not resumes) and chat lines per hour, that many at once, then
 # evenly spread.
-JOINS_PER_USER_PER_HOUR = env_int("JOINS_PER_USER_PER_HOUR", 60)
-CHAT_PER_USER_PER_HOUR = env_int("CHAT_PER_USER_PER_HOUR", 600)
+JOINS_PER_USER_PER_HOUR = env_int("JOINS_PER_USER_PER_HOUR", 60, minimum=1)
+CHAT_PER_USER_PER_HOUR = env_int("CHAT_PER_USER_PER_HOUR", 600, minimum=1)
 # Joins (create, join, resume) one account may have in flight at once on one
 # worker; more are refused at once, before any Redis or database work.
-JOINS_IN_FLIGHT_PER_USER = env_int("JOINS_IN_FLIGHT_PER_USER", 2)
+JOINS_IN_FLIGHT_PER_USER = env_int("JOINS_IN_FLIGHT_PER_USER", 2, minimum=1)
 # Signaling sockets one account may hold open at once, across every worker.
-SOCKETS_PER_USER = env_int("SOCKETS_PER_USER", 10)
+SOCKETS_PER_USER = env_int("SOCKETS_PER_USER", 10, minimum=1)
 # Rooms one account may create per hour, and hold open at once.
 ROOMS_CREATED_PER_HOUR = env_int("ROOMS_CREATED_PER_HOUR", 20)
 OPEN_ROOMS_PER_USER = env_int("OPEN_ROOMS_PER_USER", 10)
@@ -83,32 +83,14 @@ OPEN_ROOMS_PER_USER = env_int("OPEN_ROOMS_PER_USER", 10)
 # 30 signing up at 9:00 fits); past them, one per 3600/this many seconds.
 SIGNUPS_PER_ADDRESS_PER_HOUR = env_int("SIGNUPS_PER_ADDRESS_PER_HOUR", 50)
 # Chat lines per socket: sustained per second, and the burst on top.
-CHAT_RATE = env_int("CHAT_RATE", 1)
-CHAT_BURST = env_int("CHAT_BURST", 10)
+CHAT_RATE = env_int("CHAT_RATE", 1, minimum=1)
+CHAT_BURST = env_int("CHAT_BURST", 10, minimum=1)
 # Housekeeping (rooms/services/housekeeping.py), run by one worker every PRUNE_INTERVAL
 # seconds: rooms nobody has been in for EMPTY_ROOM_CLOSE_AFTER seconds are
 # closed; chat older than CHAT_RETENTION_DAYS is deleted.
-EMPTY_ROOM_CLOSE_AFTER = env_int("EMPTY_ROOM_CLOSE_AFTER", 24 * 3600)
-CHAT_RETENTION_DAYS = env_int("CHAT_RETENTION_DAYS", 30)
-PRUNE_INTERVAL = env_int("PRUNE_INTERVAL", 600)
-for _name in (
-    "JOIN_FAILURE_LIMIT",
-    "JOIN_FAILURE_ADDRESS_LIMIT",
-    "JOIN_FAILURE_WINDOW",
-    "PIN_FAILURE_LIMIT",
-    "PIN_LOCK_SECONDS",
-    "JOINS_PER_USER_PER_HOUR",
-    "CHAT_PER_USER_PER_HOUR",
-    "SOCKETS_PER_USER",
-    "JOINS_IN_FLIGHT_PER_USER",
-    "CHAT_RATE",
-    "CHAT_BURST",
-    "EMPTY_ROOM_CLOSE_AFTER",
-    "CHAT_RETENTION_DAYS",
-    "PRUNE_INTERVAL",
-):
-    if globals()[_name] < 1:
-        raise ImproperlyConfigured(f"{_name} must be at least 1")
+EMPTY_ROOM_CLOSE_AFTER = env_int("EMPTY_ROOM_CLOSE_AFTER", 24 * 3600, minimum=1)
+CHAT_RETENTION_DAYS = env_int("CHAT_RETENTION_DAYS", 30, minimum=1)
+PRUNE_INTERVAL = env_int("PRUNE_INTERVAL", 600, minimum=1)
 # Close every socket with 1012 on SIGTERM so clients resume on another worker.
 SIGTERM_DRAIN = env_bool("SIGTERM_DRAIN", True)
 
@@ -119,19 +101,10 @@ SIGTERM_DRAIN = env_bool("SIGTERM_DRAIN", True)
 # all of one socket's reports: QUALITY_RATE a second, bursts of QUALITY_BURST
 # (a full mesh's final reports at once). Reports about a peer are still taken
 # QUALITY_PEER_GRACE seconds after it left (the final one comes as it goes).
-QUALITY_MIN_INTERVAL = env_int("QUALITY_MIN_INTERVAL", 5)
-QUALITY_RATE = env_int("QUALITY_RATE", 2)
-QUALITY_BURST = env_int("QUALITY_BURST", 24)
-QUALITY_PEER_GRACE = env_int("QUALITY_PEER_GRACE", 60)
+QUALITY_MIN_INTERVAL = env_int("QUALITY_MIN_INTERVAL", 5, minimum=1)
+QUALITY_RATE = env_int("QUALITY_RATE", 2, minimum=1)
+QUALITY_BURST = env_int("QUALITY_BURST", 24, minimum=1)
+QUALITY_PEER_GRACE = env_int("QUALITY_PEER_GRACE", 60, minimum=1)
 # The call history (participants, and their quality reports) is kept this many
 # days after each participant left; the housekeeping deletes what is older.
-CALL_HISTORY_RETENTION_DAYS = env_int("CALL_HISTORY_RETENTION_DAYS", 90)
-for _name in (
-    "QUALITY_MIN_INTERVAL",
-    "QUALITY_RATE",
-    "QUALITY_BURST",
-    "QUALITY_PEER_GRACE",
-    "CALL_HISTORY_RETENTION_DAYS",
-):
-    if globals()[_name] < 1:
-        raise ImproperlyConfigured(f"{_name} must be at least 1")
+CALL_HISTORY_RETENTION_DAYS = env_int("CALL_HISTORY_RETENTION_DAYS", 90, minimum=1)

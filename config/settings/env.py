@@ -33,15 +33,19 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {raw!r}")
 
 
-def env_int(name: str, default: int) -> int:
-    """Read an integer; `default` when unset or blank."""
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    """Read an integer; `default` when unset or blank; refused below `minimum`."""
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
+        value = default
+    else:
+        try:
+            value = int(raw)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}")
+    return value
 
 
 def env_list(name: str, default: str = "") -> list[str]:

@@ -57,21 +57,13 @@ AXES_VERBOSE = False
 # classroom of 30 behind one NAT address with three typos each fits), then one
 # per WINDOW/LIMIT seconds (6 s: ten hashes a minute); past it 429 with
 # Retry-After, before any hash. Logins that succeed are not counted.
-LOGIN_FAILURE_ADDRESS_LIMIT = env_int("LOGIN_FAILURE_ADDRESS_LIMIT", 100)
-LOGIN_FAILURE_ADDRESS_WINDOW = env_int("LOGIN_FAILURE_ADDRESS_WINDOW", 600)
+LOGIN_FAILURE_ADDRESS_LIMIT = env_int("LOGIN_FAILURE_ADDRESS_LIMIT", 100, minimum=1)
+LOGIN_FAILURE_ADDRESS_WINDOW = env_int("LOGIN_FAILURE_ADDRESS_WINDOW", 600, minimum=1)
 # Sign-up forms submitted per client address, valid or not (each one says
 # whether its username is taken): LIMIT at once, then one per WINDOW/LIMIT
 # seconds; past it 429 saying only when to try again.
-SIGNUP_ATTEMPT_ADDRESS_LIMIT = env_int("SIGNUP_ATTEMPT_ADDRESS_LIMIT", 100)
-SIGNUP_ATTEMPT_ADDRESS_WINDOW = env_int("SIGNUP_ATTEMPT_ADDRESS_WINDOW", 600)
-for _name in (
-    "LOGIN_FAILURE_ADDRESS_LIMIT",
-    "LOGIN_FAILURE_ADDRESS_WINDOW",
-    "SIGNUP_ATTEMPT_ADDRESS_LIMIT",
-    "SIGNUP_ATTEMPT_ADDRESS_WINDOW",
-):
-    if globals()[_name] < 1:
-        raise ImproperlyConfigured(f"{_name} must be at least 1")
+SIGNUP_ATTEMPT_ADDRESS_LIMIT = env_int("SIGNUP_ATTEMPT_ADDRESS_LIMIT", 100, minimum=1)
+SIGNUP_ATTEMPT_ADDRESS_WINDOW = env_int("SIGNUP_ATTEMPT_ADDRESS_WINDOW", 600, minimum=1)
 CSRF_FAILURE_VIEW = "accounts.views.csrf_failure"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "lobby"

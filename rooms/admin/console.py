@@ -26,6 +26,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import services as accounts_services
 from accounts.admin import BLOCKED_MESSAGE
+from infra.logs import log_event
 from rooms import errors, selectors, services
 from rooms.events import publish_on_commit
 from rooms.models import ChatMessage, Participant, Room
@@ -236,8 +237,9 @@ class RoomAdmin(admin.ModelAdmin):
         except errors.RoomsError as err:
             self.message_user(request, err.message, messages.ERROR)
             return self._back(room)
-        fields = {"event": "kick", "room": room.number, "peer": None, "user": request.user.pk}
-        events_log.info("kick", extra={"fields": {**fields, "target": peer_id}})
+        log_event(
+            events_log, "kick", room=room.number, peer=None, user=request.user.pk, target=peer_id
+        )
         publish_on_commit(outbox)
         message = REMOVED_MESSAGE.format(username=target.user.get_username(), peer_id=peer_id)
         self.log_change(request, room, message)
@@ -287,8 +289,7 @@ class RoomAdmin(admin.ModelAdmin):
     def _close(self, request: HttpRequest, room: Room) -> bool:
         outbox = services.room_close(room_id=room.pk, reason="admin")
         if outbox:
-            fields = {"event": "close", "room": room.number, "peer": None, "user": request.user.pk}
-            events_log.info("close", extra={"fields": fields})
+            log_event(events_log, "close", room=room.number, peer=None, user=request.user.pk)
             self.log_change(request, room, ENDED_MESSAGE)
         publish_on_commit(outbox)
         return bool(outbox)
